@@ -1,0 +1,61 @@
+"""The ``basiss`` command: a thin shell of verbs over the library's functions.
+
+Each verb lives in its own module here, exposing ``HELP`` (one line),
+``DESCRIPTION``, ``add_arguments(parser)`` and ``run(args) -> int``. This
+module only dispatches, and turns a :class:`~basiss.errors.BasissError` into a
+one-line message and a non-zero exit (no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from basiss import __version__
+from basiss.errors import BasissError
+
+VERBS = ("sample", "masks", "train", "predict", "evaluate", "demo")
+
+EPILOG = """\
+pipeline: sample -> masks -> train -> predict -> evaluate  (demo runs them all)
+run 'basiss VERB --help' for the options of one verb."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, one sub-parser per verb."""
+    parser = argparse.ArgumentParser(
+        prog="basiss",
+        description="Broad Area Satellite Imagery Semantic Segmentation: "
+        "road maps from satellite imagery over areas of any size.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"basiss {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb in VERBS:
+        mod = importlib.import_module(f"basiss.cli.{verb}")
+        p = sub.add_parser(
+            verb,
+            help=mod.HELP,
+            description=getattr(mod, "DESCRIPTION", mod.HELP),
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``basiss`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except BasissError as exc:
+        print(f"basiss {args.verb}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"basiss {args.verb}: interrupted", file=sys.stderr)
+        return 130

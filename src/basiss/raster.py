@@ -1,0 +1,265 @@
+"""Raster I/O at the edges: open, windowed reads, 16->8 bit stretch, atomic GeoTIFF writes.
+
+Arrays are channels-first ``(bands, rows, cols)`` as rasterio reads them.
+Every writer goes through :func:`atomic_output`, so a killed run leaves either
+the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.windows import Window
+
+from basiss.errors import file_error
+
+PathLike = str | os.PathLike[str]
+
+#: Valid pixels of a stretched 8-bit image take 1..255; 0 is reserved for nodata.
+NODATA_8BIT = 0
+
+
+@contextlib.contextmanager
+def open_raster(path: PathLike) -> Iterator[rasterio.io.DatasetReader]:
+    """Open a raster for reading; failures become a one-line :class:`BasissError`.
+
+    PNG/JPEG without georeference open too (their transform is the identity).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise file_error(p, "no such file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            ds = rasterio.open(p)
+    except RasterioIOError as exc:
+        raise file_error(p, f"not a readable raster ({_first_line(exc)})") from None
+    try:
+        yield ds
+    finally:
+        ds.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def default_bands(ds: rasterio.io.DatasetReader) -> list[int]:
+    """The 1-based bands an image contributes by default.
+
+    A 4-band image whose 4th band is an alpha band (by colour interpretation)
+    is read as RGB; every other image contributes all its bands.
+    """
+    if ds.count == 4 and ds.colorinterp[3] == rasterio.enums.ColorInterp.alpha:
+        return [1, 2, 3]
+    return list(range(1, ds.count + 1))
+
+
+def read_window(
+    ds: rasterio.io.DatasetReader,
+    window: Window,
+    bands: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Read ``window`` from ``ds``; parts outside the image are filled with 0.
+
+    Returns:
+        ``(len(bands), window.height, window.width)`` in the file's dtype.
+    """
+    idx = list(bands) if bands is not None else default_bands(ds)
+    inside = (
+        window.col_off >= 0
+        and window.row_off >= 0
+        and window.col_off + window.width <= ds.width
+        and window.row_off + window.height <= ds.height
+    )
+    try:
+        if inside:
+            return ds.read(idx, window=window)
+        return ds.read(idx, window=window, boundless=True, fill_value=0)
+    except RasterioIOError as exc:
+        raise file_error(ds.name, f"read failed ({_first_line(exc)})") from None
+
+
+def valid_pixels(arr: np.ndarray, nodata: float | None = 0) -> np.ndarray:
+    """Boolean ``(rows, cols)``: True where any band differs from ``nodata``.
+
+    SpaceNet marks the area outside the scene with 0 in every band.
+    """
+    if nodata is None:
+        return np.ones(arr.shape[-2:], dtype=bool)
+    if isinstance(nodata, float) and np.isnan(nodata):
+        return ~np.all(np.isnan(arr), axis=0)
+    return np.any(arr != nodata, axis=0)
+
+
+def _dataset_nodata(ds: rasterio.io.DatasetReader) -> float:
+    return 0 if ds.nodata is None else ds.nodata
+
+
+def stretch_limits(
+    ds: rasterio.io.DatasetReader,
+    bands: Sequence[int] | None = None,
+    lower: float = 2.0,
+    upper: float = 98.0,
+    max_pixels: int = 4_000_000,
+) -> np.ndarray:
+    """Per-band ``lower``/``upper`` percentiles of the valid pixels of ``ds``.
+
+    Large images are read decimated (at most ``max_pixels`` samples), so the
+    cost does not grow with the scene. Nodata pixels (the dataset's nodata
+    value, or 0 in every band) are excluded.
+
+    Returns:
+        ``(n_bands, 2)`` float64 array of (low, high) per band.
+    """
+    idx = list(bands) if bands is not None else default_bands(ds)
+    factor = max(1.0, np.sqrt(ds.width * ds.height / max_pixels))
+    shape = (len(idx), max(1, int(ds.height / factor)), max(1, int(ds.width / factor)))
+    try:
+        arr = ds.read(idx, out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
+    except RasterioIOError as exc:
+        raise file_error(ds.name, f"read failed ({_first_line(exc)})") from None
+    valid = valid_pixels(arr, _dataset_nodata(ds))
+    limits = np.zeros((len(idx), 2), dtype=np.float64)
+    if not valid.any():
+        return limits
+    for i in range(len(idx)):
+        limits[i] = np.percentile(arr[i][valid], [lower, upper])
+    return limits
+
+
+def apply_stretch(
+    arr: np.ndarray, limits: np.ndarray, valid: np.ndarray | None = None
+) -> np.ndarray:
+    """Linear stretch of each band from ``limits[b]`` to uint8.
+
+    Valid pixels map to 1..255 (clipped); pixels where ``valid`` is False map
+    to 0, so nodata stays distinguishable after conversion.
+    """
+    lo = limits[:, 0].reshape(-1, 1, 1)
+    hi = limits[:, 1].reshape(-1, 1, 1)
+    span = np.maximum(hi - lo, 1e-9)
+    scaled = (arr.astype(np.float32) - lo.astype(np.float32)) * (254.0 / span).astype(np.float32)
+    out = (np.clip(scaled, 0.0, 254.0) + 1.5).astype(np.uint8)  # 1..255, rounded
+    if valid is not None:
+        out[:, ~valid] = NODATA_8BIT
+    return out
+
+
+def is_8bit(ds: rasterio.io.DatasetReader) -> bool:
+    """True when every band is uint8 (such images pass through unstretched)."""
+    return all(dt == "uint8" for dt in ds.dtypes)
+
+
+def geotiff_profile(
+    width: int,
+    height: int,
+    count: int,
+    dtype: str,
+    crs: Any = None,
+    transform: Any = None,
+    nodata: float | None = None,
+    blocksize: int = 256,
+) -> dict[str, Any]:
+    """A tiled, deflate-compressed GeoTIFF profile on the given grid."""
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": count,
+        "dtype": dtype,
+        "crs": crs,
+        "transform": transform if transform is not None else rasterio.Affine.identity(),
+        "nodata": nodata,
+        "compress": "deflate",
+        "tiled": True,
+        "blockxsize": blocksize,
+        "blockysize": blocksize,
+        "BIGTIFF": "IF_SAFER",
+    }
+    if dtype in ("uint8", "int8", "uint16", "int16"):
+        profile["predictor"] = 2
+    return profile
+
+
+def grid_of(ds: rasterio.io.DatasetReader) -> dict[str, Any]:
+    """The grid of ``ds``: the keys that make another raster sit exactly on it."""
+    return {"width": ds.width, "height": ds.height, "crs": ds.crs, "transform": ds.transform}
+
+
+@contextlib.contextmanager
+def atomic_output(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` on success.
+
+    The temporary keeps the suffix so drivers are chosen by extension. On any
+    exception the temporary is removed and ``path`` is left untouched.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.stem}.part-{os.getpid()}{final.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_geotiff(
+    path: PathLike,
+    array: np.ndarray,
+    crs: Any = None,
+    transform: Any = None,
+    nodata: float | None = None,
+) -> Path:
+    """Write a ``(bands, rows, cols)`` or ``(rows, cols)`` array as a GeoTIFF, atomically."""
+    arr = array[np.newaxis] if array.ndim == 2 else array
+    profile = geotiff_profile(
+        arr.shape[2], arr.shape[1], arr.shape[0], str(arr.dtype), crs, transform, nodata
+    )
+    with atomic_output(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(arr)
+    return Path(path)
+
+
+def write_8bit(
+    src_path: PathLike,
+    dst_path: PathLike,
+    bands: Sequence[int] | None = None,
+    lower: float = 2.0,
+    upper: float = 98.0,
+    block_rows: int = 1024,
+) -> Path:
+    """Write ``src_path`` as an 8-bit GeoTIFF on the same grid (CRS, transform).
+
+    uint8 input passes through unchanged; any other dtype is stretched per band
+    between its ``lower`` and ``upper`` percentiles (nodata excluded, kept as 0).
+    Rows are streamed in blocks, so memory does not grow with image height.
+    """
+    with open_raster(src_path) as src:
+        idx = list(bands) if bands is not None else default_bands(src)
+        if max(idx) > src.count:
+            raise file_error(src_path, f"has {src.count} bands, asked for band {max(idx)}")
+        passthrough = is_8bit(src)
+        limits = None if passthrough else stretch_limits(src, idx, lower, upper)
+        nodata = _dataset_nodata(src)
+        profile = geotiff_profile(
+            src.width, src.height, len(idx), "uint8", src.crs, src.transform, NODATA_8BIT
+        )
+        with atomic_output(dst_path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+            for row in range(0, src.height, block_rows):
+                win = Window(0, row, src.width, min(block_rows, src.height - row))
+                block = read_window(src, win, idx)
+                if limits is not None:
+                    block = apply_stretch(block, limits, valid_pixels(block, nodata))
+                dst.write(block, window=win)
+    return Path(dst_path)
