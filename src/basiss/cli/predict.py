@@ -1,17 +1,99 @@
-"""`basiss predict`: not implemented yet (its issue fills it in)."""
+"""`basiss predict`: road probability and mask GeoTIFFs for images of any size."""
 
 from __future__ import annotations
 
 import argparse
 
-from basiss.cli._common import not_implemented
+from basiss.cli._common import add_device_arguments, fraction, positive_int
 
-HELP = "predict (not implemented yet)"
+HELP = "predict road maps for images of any size (streaming sliding window)"
+DESCRIPTION = """\
+Run a trained checkpoint over whole images with the training chip grid,
+blend the overlapping chips and stream DIR/<stem>_prob.tif (uint8 probability
+0..255, one band per road class) and DIR/<stem>_mask.tif (0/1 at --threshold)
+on the input's exact grid. Memory depends on image width, not height.
+Inputs: image files, folders (their *.tif) or file-list CSVs (im_file column)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """Options of ``basiss predict``."""
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="images, folders or CSVs")
+    parser.add_argument(
+        "--weights",
+        "--model_weights",
+        required=True,
+        metavar="CKPT",
+        help="checkpoint file (e.g. RUN_DIR/best.pt)",
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--slice", type=positive_int, nargs=2, metavar=("X", "Y"), default=None,
+        help="chip size (default: the checkpoint's)",
+    )  # fmt: skip
+    parser.add_argument("--slice_x", type=positive_int, default=None, help="chip width")
+    parser.add_argument("--slice_y", type=positive_int, default=None, help="chip height")
+    parser.add_argument(
+        "--stride", type=positive_int, nargs=2, metavar=("X", "Y"), default=None,
+        help="step between chips (default: the checkpoint's)",
+    )  # fmt: skip
+    parser.add_argument("--stride_x", type=positive_int, default=None, help="step across")
+    parser.add_argument("--stride_y", type=positive_int, default=None, help="step down")
+    parser.add_argument(
+        "--batch-size",
+        "--batch_size",
+        "--batchsize",
+        dest="batch_size",
+        type=positive_int,
+        default=4,
+        help="chips per model call",
+    )
+    parser.add_argument(
+        "--blend",
+        choices=("cosine", "mean"),
+        default="cosine",
+        help="cosine: tapered weights, no seams; mean: the seed's plain average",
+    )
+    parser.add_argument(
+        "--threshold", type=fraction, default=0.5, help="mask = probability >= threshold"
+    )
+    parser.add_argument("--tta", action="store_true", help="average the four flips (4x time)")
+    parser.add_argument(
+        "--engine",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="torch (eager) or onnx (export once, run with onnxruntime on CPU)",
+    )
+    add_device_arguments(parser)
+
+
+def _pair(
+    both: list[int] | None, x: int | None, y: int | None, fallback: tuple[int, int] | None = None
+) -> tuple[int, int] | None:
+    """Merge ``--slice X Y`` with the seed's ``--slice_x``/``--slice_y``."""
+    if both is None and x is None and y is None:
+        return None
+    bx, by = both if both is not None else (x or y, y or x)
+    return (x or bx or 0, y or by or 0)
 
 
 def run(args: argparse.Namespace) -> int:
-    return not_implemented("predict")
+    """Predict every input; print one line per image."""
+    from basiss.predict import PredictOptions, predict_many
+
+    options = PredictOptions(
+        slice=_pair(args.slice, args.slice_x, args.slice_y),
+        stride=_pair(args.stride, args.stride_x, args.stride_y),
+        batch_size=args.batch_size,
+        blend=args.blend,
+        threshold=args.threshold,
+        tta=args.tta,
+        engine=args.engine,
+        device=args.device,
+        threads=args.threads,
+    )
+    for out in predict_many(args.images, args.weights, args.out, options):
+        print(
+            f"{out.prob_path}  {out.mask_path}  {out.chips}/{out.chips_total} chips  "
+            f"{out.seconds:.1f} s  {out.mpx_per_s:.2f} Mpx/s"
+        )
+    return 0
