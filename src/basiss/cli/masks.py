@@ -1,17 +1,170 @@
-"""`basiss masks`: not implemented yet (its issue fills it in)."""
+"""`basiss masks`: road masks from centerlines (a SpaceNet AOI folder or one image)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
+from pathlib import Path
 
-from basiss.cli._common import not_implemented
+from basiss.cli._common import default_workers, positive_int
 
-HELP = "masks (not implemented yet)"
+# basiss.labels.METERS_PER_LANE / DEFAULT_LANES, repeated so that building the
+# parser does not import geopandas (a test keeps them equal).
+METERS_PER_LANE = 3.5
+DEFAULT_LANES = 2
+
+HELP = "road masks (and 8-bit images, file list) from centerline labels"
+
+DESCRIPTION = """\
+Make training masks from road centerlines: each centerline is buffered
+--buffer-meters on each side in the image's local UTM zone and burnt onto the
+image's exact grid (uint8 GeoTIFF, 0 background, 1 road).
+
+Two modes:
+  basiss masks --path-data AOI_2_Vegas_Train --output-csv file_locs.csv [--n-bands 3|8]
+      a SpaceNet folder: writes 8-bit images (RGB-PanSharpen_8bit/ or MUL-PanSharpen_8bit/),
+      masks (masks_2m/), figures (--make-plots) and the file-list CSV.
+  basiss masks --image IMG.tif --labels ROADS.geojson --out MASK.tif
+      one image.
+Warnings and per-image errors are printed one per line; the exit status is
+non-zero when any image failed."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet."""
+    """Options of both modes."""
+    folder = parser.add_argument_group("SpaceNet folder mode")
+    folder.add_argument(
+        "--path-data",
+        "--path_data",
+        type=Path,
+        help="AOI folder with RGB-PanSharpen/ or MUL-PanSharpen/ and geojson/spacenetroads/",
+    )
+    folder.add_argument(
+        "--output-csv",
+        "--output_df_path",
+        type=Path,
+        help="file-list CSV to write (default: PATH_DATA/file_locs.csv)",
+    )
+    folder.add_argument(
+        "--n-bands",
+        "--n_bands",
+        type=int,
+        choices=(3, 8),
+        default=3,
+        help="3: RGB-PanSharpen, 8: MUL-PanSharpen",
+    )
+    folder.add_argument(
+        "--make-plots",
+        "--make_plots",
+        action="store_true",
+        help="also write a 4-panel figure per image (centerlines, image, mask, overlay)",
+    )
+    folder.add_argument(
+        "--overwrite",
+        "--overwrite_ims",
+        action="store_true",
+        help="redo outputs that already exist (default: keep them)",
+    )
+    folder.add_argument(
+        "--workers",
+        type=positive_int,
+        default=default_workers(),
+        help="processes working on images in parallel",
+    )
+    folder.add_argument(
+        "--percentiles",
+        type=float,
+        nargs=2,
+        default=(2.0, 98.0),
+        metavar=("LOW", "HIGH"),
+        help="per-band percentiles of the 16->8 bit stretch",
+    )
+    single = parser.add_argument_group("single image mode")
+    single.add_argument("--image", type=Path, help="reference image (the mask takes its grid)")
+    single.add_argument("--labels", type=Path, help="road centerlines (GeoJSON, any CRS)")
+    single.add_argument("--out", type=Path, help="mask GeoTIFF to write")
+    width = parser.add_argument_group("road width")
+    width.add_argument(
+        "--buffer-meters",
+        "--buffer_meters",
+        type=float,
+        default=2.0,
+        help="buffer on each side of a centerline, metres (a road is twice as wide)",
+    )
+    width.add_argument(
+        "--width-from-lanes",
+        action="store_true",
+        help="width of each road = lane_number x --meters-per-lane (ignores --buffer-meters)",
+    )
+    width.add_argument(
+        "--meters-per-lane", type=float, default=METERS_PER_LANE, help="lane width, metres"
+    )
+    width.add_argument(
+        "--default-lanes",
+        type=positive_int,
+        default=DEFAULT_LANES,
+        help="lanes of a road without a valid lane_number",
+    )
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        print(f"basiss masks: {line}", file=sys.stderr)
+
+
+def _run_single(args: argparse.Namespace) -> int:
+    from basiss.labels import LabelWarning, write_road_mask
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LabelWarning)
+        out = write_road_mask(
+            args.labels,
+            args.image,
+            args.out,
+            args.buffer_meters,
+            width_from_lanes=args.width_from_lanes,
+            meters_per_lane=args.meters_per_lane,
+            default_lanes=args.default_lanes,
+        )
+    _print_lines([f"warning: {w.message}" for w in caught if issubclass(w.category, LabelWarning)])
+    print(f"mask: {out}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    return not_implemented("masks")
+    """Dispatch to the folder or the single-image mode."""
+    single = (args.image, args.labels, args.out)
+    if args.path_data is not None:
+        if any(v is not None for v in single):
+            print(
+                "basiss masks: error: give --path-data or --image/--labels/--out, not both",
+                file=sys.stderr,
+            )
+            return 2
+        from basiss.masks import prepare_spacenet
+
+        report = prepare_spacenet(
+            args.path_data,
+            args.output_csv or args.path_data / "file_locs.csv",
+            n_bands=args.n_bands,
+            buffer_meters=args.buffer_meters,
+            make_plots=args.make_plots,
+            overwrite=args.overwrite,
+            workers=args.workers,
+            width_from_lanes=args.width_from_lanes,
+            meters_per_lane=args.meters_per_lane,
+            default_lanes=args.default_lanes,
+            lower=args.percentiles[0],
+            upper=args.percentiles[1],
+        )
+        _print_lines(report.messages)
+        print(f"masks: {report.summary()}")
+        return 0 if report.ok and report.pairs else 1
+    if all(v is not None for v in single):
+        return _run_single(args)
+    print(
+        "basiss masks: error: give --path-data DIR, or all of --image, --labels and --out",
+        file=sys.stderr,
+    )
+    return 2
