@@ -30,9 +30,11 @@ Rules (stated once, here):
   A GeoJSON of centerlines is buffered by ``buffer_meters`` and rasterized on
   the prediction's grid (:func:`basiss.labels.road_mask_on_grid`).
 * **Valid pixels.** Pixels are left out of every count where the prediction
-  equals its raster's nodata value (when set and not 0, since 0 means "no
-  road"; NaN for float rasters), where the ``image`` is 0 in every band (the
-  SpaceNet outside-the-scene convention), and, with ``align``, outside the
+  raster's own mask band says nodata (GDAL's internal mask, as ``basiss
+  predict`` writes it), where the prediction equals its raster's nodata value
+  (when set and not 0, since 0 means "no road"; NaN for float rasters),
+  where the ``image`` is 0 in every band (the SpaceNet outside-the-scene
+  convention), and, with ``align``, outside the
   prediction's footprint. Truth nodata is not used.
 * **Grids.** Sizes must be equal; CRS and transform must be equal too when
   both rasters are georeferenced (a PNG truth has no georeference and is
@@ -56,7 +58,7 @@ from typing import Any
 import numpy as np
 import rasterio
 import rasterio.warp
-from rasterio.enums import Resampling
+from rasterio.enums import MaskFlags, Resampling
 
 from basiss import metrics
 from basiss.errors import BasissError, file_error
@@ -281,18 +283,23 @@ def read_prediction(path: PathLike) -> Layer:
         arr = ds.read(1)
         nodata = ds.nodata
         grid = (ds.crs, ds.transform, ds.width, ds.height)
-    valid: np.ndarray | None = None
+        flags = ds.mask_flag_enums[0]
+        # a mask band of its own (as `basiss predict` writes), not one derived from nodata
+        own_mask = MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags
+        valid: np.ndarray | None = ds.read_masks(1) != 0 if own_mask else None
+    if valid is not None and valid.all():
+        valid = None
     if np.issubdtype(arr.dtype, np.floating):
         bad = ~np.isfinite(arr)
         if nodata is not None and not math.isnan(nodata) and nodata != 0:
             bad |= arr == nodata
         if bad.any():
-            valid = ~bad
+            valid = ~bad if valid is None else valid & ~bad
             arr = np.where(bad, 0, arr)
     elif nodata is not None and not math.isnan(nodata) and nodata != 0:
         bad = arr == nodata
         if bad.any():
-            valid = ~bad
+            valid = ~bad if valid is None else valid & ~bad
             arr = np.where(bad, 0, arr)
     stem = _stem(p)
     vmax = float(arr.max()) if arr.size else 0.0
