@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from basiss.models.dlinknet34 import dlinknet34
+from basiss.models.resunet34 import resunet34
 from basiss.models.unet import UNet, unet_small
 
 ModelFactory = Callable[..., nn.Module]
@@ -22,6 +24,8 @@ ModelFactory = Callable[..., nn.Module]
 REGISTRY: dict[str, ModelFactory] = {
     "unet": UNet,
     "unet-small": unet_small,
+    "resunet34": resunet34,
+    "dlinknet34": dlinknet34,
 }
 
 

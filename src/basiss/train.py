@@ -1,0 +1,569 @@
+"""The training loop: split by image, lazy chips, early stopping, checkpoints, resume.
+
+:func:`train` takes a :class:`TrainConfig` and writes into ``config.out``:
+
+- ``best.pt``: the weights of the epoch with the best monitored score
+  (validation loss by default, as the issue asks for early stopping; or
+  validation F1 with ``monitor="val_f1"``) and the :class:`ModelSpec`
+  prediction needs;
+- ``last.pt``: the latest weights plus ``training_state`` (epoch, optimizer,
+  schedule, best score, patience counter), which ``resume=True`` continues from;
+- ``log.csv``: one row per epoch (losses, validation pixel metrics at 0.5,
+  learning rate, seconds, training chips/s).
+
+The learning rate follows a cosine from ``lr`` down to ``lr / 100`` (with a
+short linear warm-up) over the run's *progress*, which is the larger of the
+fraction of epochs done and the fraction of ``max_minutes`` used, so a
+time-boxed run still ends at a small learning rate. ``schedule="plateau"``
+halves the rate when the monitored score stalls instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from basiss.checkpoint import ModelSpec, read_checkpoint, resolve_device, save_checkpoint
+from basiss.data import (
+    Augment,
+    ChipDataset,
+    ImageInfo,
+    chip_index,
+    dataset_statistics,
+    discover_pairs,
+    image_info,
+    split_by_image,
+)
+from basiss.errors import BasissError
+from basiss.filelist import Pair
+from basiss.losses import IGNORE, LOSSES, make_loss
+from basiss.models import model_names, road_probability
+from basiss.normalize import NORM_KINDS, Normalisation
+from basiss.progress import progress
+from basiss.raster import atomic_output
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("cosine", "plateau")
+MONITORS = ("val_loss", "val_f1")
+LOG_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "val_precision",
+    "val_recall",
+    "val_f1",
+    "val_iou",
+    "lr",
+    "seconds",
+    "chips_per_s",
+)
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs.
+
+    Attributes:
+        file_lists: sources: file-list CSVs or folders of image/mask pairs.
+        out: run folder (``best.pt``, ``last.pt``, ``log.csv``).
+        arch, arch_kwargs: registry name and constructor arguments of the model.
+        n_bands: bands the model reads (the first ``n_bands`` of each image's
+            default bands; RGBA with alpha reads as RGB). None = all of them.
+        n_classes: 1 = sigmoid road; 2 = the seed's background + road softmax.
+        slice, stride: chip size and step (x, y) of the training chip grid.
+            Validation uses the grid with ``stride = slice`` (little overlap).
+        batch_size, epochs, lr, weight_decay: the usual (weight decay
+            defaults to 1e-2 for adamw, 0 otherwise).
+        loss: one of ``bce``, ``dice``, ``bce+dice``, ``focal``.
+        optimizer: ``sgd`` (momentum 0.9), ``adam`` or ``adamw``.
+        schedule: ``cosine`` (over progress, see the module doc) or ``plateau``.
+        validation_split: fraction of images held out (per source, seeded).
+        early_stopping_patience: epochs without improvement before stopping.
+        monitor: ``val_loss`` (default) or ``val_f1``: what best.pt and early
+            stopping follow.
+        augment: flips, 90-degree rotations, mild brightness/contrast.
+        random_crop: sample a random window of the chip's image per item.
+        mask_threshold: mask values above it are road (CIL: 127).
+        norm: ``fixed`` (x/255), ``image`` (per chip and band) or ``dataset``
+            (per-band statistics of the training images, stored in the checkpoint).
+        max_minutes: wall-clock budget; the run stops cleanly (validating and
+            saving) before it runs out.
+        max_chips_per_epoch: cap an epoch at this many chips (random subset
+            each epoch), for large datasets. None = all chips.
+        resume: continue from ``out/last.pt`` up to ``epochs``.
+        device, threads, workers: where to run, torch CPU threads, loader processes.
+        channels_last: use the channels-last memory format (faster convs on CPU).
+        seed: seeds the split, the initial weights, shuffling and augmentation.
+    """
+
+    file_lists: list[Path]
+    out: Path
+    arch: str = "unet-small"
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    n_bands: int | None = 3
+    n_classes: int = 1
+    slice: tuple[int, int] = (400, 400)
+    stride: tuple[int, int] = (300, 300)
+    batch_size: int = 4
+    epochs: int = 50
+    lr: float = 1e-3
+    weight_decay: float | None = None
+    loss: str = "bce"
+    optimizer: str = "adam"
+    schedule: str = "cosine"
+    validation_split: float = 0.1
+    early_stopping_patience: int = 4
+    monitor: str = "val_loss"
+    augment: bool = True
+    random_crop: bool = False
+    mask_threshold: float = 0.0
+    norm: str = "fixed"
+    max_minutes: float | None = None
+    max_chips_per_epoch: int | None = None
+    resume: bool = False
+    device: str = "auto"
+    threads: int | None = None
+    workers: int = 0
+    channels_last: bool = True
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    """What a run produced and how it went."""
+
+    best_path: Path
+    last_path: Path
+    log_path: Path
+    best_epoch: int
+    best_val_loss: float
+    val_metrics: dict[str, float]
+    epochs_run: int
+    seconds: float
+    stopped: str = "epochs"
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def pixel_metrics(tp: int, fp: int, fn: int) -> dict[str, float]:
+    """Precision, recall, F1 and IoU from confusion counts (0 where undefined)."""
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+    iou = tp / (tp + fp + fn) if tp + fp + fn else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "iou": iou}
+
+
+def cosine_lr(base: float, progress_: float, step: int, warmup_steps: int = 50) -> float:
+    """Cosine from ``base`` (progress 0) to ``base / 100`` (progress 1), linear warm-up."""
+    p = min(max(progress_, 0.0), 1.0)
+    lr = base * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * p)))
+    if step < warmup_steps:
+        lr *= (step + 1) / warmup_steps
+    return lr
+
+
+def _check_config(c: TrainConfig) -> None:
+    if c.arch not in model_names():
+        raise BasissError(f"unknown model {c.arch!r}; choose from {', '.join(model_names())}")
+    checks = [
+        (c.loss in LOSSES, f"unknown loss {c.loss!r}; choose from {', '.join(LOSSES)}"),
+        (c.optimizer in OPTIMIZERS, f"unknown optimizer {c.optimizer!r}"),
+        (c.schedule in SCHEDULES, f"unknown schedule {c.schedule!r}"),
+        (c.norm in NORM_KINDS, f"unknown normalisation {c.norm!r}"),
+        (c.monitor in MONITORS, f"unknown monitor {c.monitor!r}; choose from {MONITORS}"),
+        (c.n_classes >= 1, "n_classes must be >= 1"),
+        (0.0 <= c.validation_split < 1.0, "validation split must be in [0, 1)"),
+        (min(*c.slice, *c.stride, c.batch_size, c.epochs) >= 1, "sizes must be >= 1"),
+        (bool(c.file_lists), "no file list given"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise BasissError(msg)
+
+
+def _make_optimizer(c: TrainConfig, params: Any) -> torch.optim.Optimizer:
+    if c.optimizer == "sgd":
+        wd = c.weight_decay if c.weight_decay is not None else 0.0
+        return torch.optim.SGD(params, lr=c.lr, momentum=0.9, weight_decay=wd)
+    if c.optimizer == "adamw":
+        wd = c.weight_decay if c.weight_decay is not None else 1e-2
+        return torch.optim.AdamW(params, lr=c.lr, weight_decay=wd)
+    wd = c.weight_decay if c.weight_decay is not None else 0.0
+    return torch.optim.Adam(params, lr=c.lr, weight_decay=wd)
+
+
+# --------------------------------------------------------------------------- data set-up
+
+
+@dataclass
+class _Data:
+    pairs: list[Pair]
+    infos: list[ImageInfo]
+    train_images: list[int]
+    val_images: list[int]
+
+
+def _load_sources(c: TrainConfig) -> _Data:
+    """All sources' pairs, split by image per source (seed + source number)."""
+    pairs: list[Pair] = []
+    train_images: list[int] = []
+    val_images: list[int] = []
+    for k, source in enumerate(c.file_lists):
+        src = discover_pairs(source)
+        tr, va = split_by_image(len(src), c.validation_split, c.seed + k)
+        off = len(pairs)
+        pairs += src
+        train_images += [off + i for i in tr]
+        val_images += [off + i for i in va]
+    infos = [image_info(p, c.n_bands) for p in pairs]
+    n = len(infos[0].bands)
+    for p, info in zip(pairs, infos, strict=True):
+        if len(info.bands) != n:
+            raise BasissError(
+                f"{p.im_file}: has {len(info.bands)} bands, {pairs[0].im_file} has {n}; "
+                "set --n-bands"
+            )
+    return _Data(pairs, infos, train_images, val_images)
+
+
+# --------------------------------------------------------------------------- log
+
+
+def _write_log(path: Path, rows: list[dict[str, float]]) -> None:
+    with atomic_output(path) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+
+
+def _read_log(path: Path, up_to_epoch: int) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as fh:
+        rows = [
+            {k: float(v) if v not in ("", None) else math.nan for k, v in r.items()}
+            for r in csv.DictReader(fh)
+        ]
+    out = [r for r in rows if r.get("epoch", 0) <= up_to_epoch]
+    for r in out:
+        r["epoch"] = int(r["epoch"])
+    return out
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def evaluate_loader(
+    model: nn.Module,
+    loader: DataLoader,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    n_classes: int,
+    device: torch.device,
+    channels_last: bool = False,
+) -> dict[str, float]:
+    """Loss (mean over valid pixels) and pixel precision/recall/F1/IoU at 0.5, micro-averaged."""
+    model.eval()
+    tp = fp = fn = 0
+    loss_sum = 0.0
+    n_valid = 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        logits = model(x)
+        valid = y != IGNORE
+        nv = int(valid.sum())
+        if nv == 0:
+            continue
+        loss_sum += float(loss_fn(logits, y)) * nv
+        n_valid += nv
+        pred = road_probability(logits, n_classes).amax(dim=1) > 0.5
+        truth = (y >= 1) & valid
+        pred = pred & valid
+        tp += int((pred & truth).sum())
+        fp += int((pred & ~truth).sum())
+        fn += int((~pred & truth).sum())
+    out = {"loss": loss_sum / n_valid if n_valid else math.nan}
+    out.update(pixel_metrics(tp, fp, fn))
+    return out
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def _score(monitor: str, val: dict[str, float], train_loss: float) -> float:
+    """Lower is better. Without validation images, the training loss."""
+    if math.isnan(val["loss"]):
+        return train_loss
+    return val["loss"] if monitor == "val_loss" else -val["f1"]
+
+
+def train(
+    config: TrainConfig, on_epoch: Callable[[dict[str, float]], None] | None = None
+) -> TrainResult:
+    """Train a road-segmentation model; see the module doc for what is written.
+
+    Args:
+        config: the run's settings.
+        on_epoch: called with each epoch's log row (e.g. to print it).
+
+    Returns:
+        Paths, the best epoch and its validation metrics, and how the run ended.
+    """
+    c = config
+    t_start = time.monotonic()
+    _check_config(c)
+    if c.threads:
+        torch.set_num_threads(c.threads)
+    device = resolve_device(c.device)
+    out = Path(c.out)
+    out.mkdir(parents=True, exist_ok=True)
+    best_path, last_path, log_path = out / "best.pt", out / "last.pt", out / "log.csv"
+
+    data = _load_sources(c)
+    if not data.train_images:
+        raise BasissError("no training images (validation split took them all)")
+    bands = list(data.infos[0].bands)
+
+    saved: dict[str, Any] | None = None
+    if c.resume:
+        if not last_path.is_file():
+            raise BasissError(f"{last_path}: no such checkpoint to resume from")
+        saved = read_checkpoint(last_path)
+        if "training_state" not in saved:
+            raise BasissError(f"{last_path}: has no training state to resume from")
+        s = saved["spec"]
+        if (s["arch"], s["in_channels"], s["n_classes"]) != (c.arch, len(bands), c.n_classes):
+            raise BasissError(
+                f"{last_path}: was trained as {s['arch']} with {s['in_channels']} bands and "
+                f"{s['n_classes']} classes; this run asks {c.arch}, {len(bands)}, {c.n_classes}"
+            )
+        norm = Normalisation.from_dict(s["norm"])
+        if norm.kind != c.norm:
+            raise BasissError(f"{last_path}: was trained with --norm {norm.kind}, not {c.norm}")
+    elif c.norm == "dataset":
+        norm = dataset_statistics(data.pairs, data.infos, data.train_images)
+    else:
+        norm = Normalisation(c.norm)
+
+    spec = ModelSpec(
+        arch=c.arch,
+        in_channels=len(bands),
+        n_classes=c.n_classes,
+        bands=bands,
+        norm=norm.to_dict(),
+        slice=tuple(c.slice),  # type: ignore[arg-type]
+        stride=tuple(c.stride),  # type: ignore[arg-type]
+        arch_kwargs=dict(c.arch_kwargs),
+        mask_threshold=float(c.mask_threshold),
+    )
+
+    train_chips = chip_index(data.pairs, data.infos, data.train_images, c.slice, c.stride)
+    val_chips = chip_index(data.pairs, data.infos, data.val_images, c.slice, c.slice)
+    if not train_chips:
+        raise BasissError("no training chips: every chip of the training images is nodata")
+    common = dict(
+        pairs=data.pairs,
+        infos=data.infos,
+        slice_=tuple(c.slice),
+        norm=norm,
+        mask_threshold=c.mask_threshold,
+        n_classes=c.n_classes,
+    )
+    train_ds = ChipDataset(
+        chips=train_chips,
+        augment=Augment() if c.augment else None,
+        random_crop=c.random_crop,
+        seed=c.seed,
+        **common,  # type: ignore[arg-type]
+    )
+    val_ds = ChipDataset(chips=val_chips, **common)  # type: ignore[arg-type]
+    val_loader = DataLoader(val_ds, batch_size=c.batch_size, num_workers=c.workers)
+
+    torch.manual_seed(c.seed)
+    model = spec.build().to(device)
+    if c.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = _make_optimizer(c, model.parameters())
+    plateau = (
+        torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=max(1, c.early_stopping_patience // 2)
+        )
+        if c.schedule == "plateau"
+        else None
+    )
+    loss_fn = make_loss(c.loss)
+
+    start_epoch, step, run_progress = 0, 0, 0.0
+    best_score, best_epoch, bad_epochs = math.inf, 0, 0
+    best_val: dict[str, float] = {}
+    history: list[dict[str, float]] = []
+    if saved is not None:
+        st = saved["training_state"]
+        model.load_state_dict(saved["state_dict"])
+        optimizer.load_state_dict(st["optimizer"])
+        if plateau is not None and st.get("scheduler"):
+            plateau.load_state_dict(st["scheduler"])
+        start_epoch, step = int(st["epoch"]), int(st["step"])
+        run_progress = float(st["progress"])
+        best_score, best_epoch = float(st["best_score"]), int(st["best_epoch"])
+        bad_epochs = int(st["bad_epochs"])
+        best_val = {k: float(v) for k, v in st.get("best_val", {}).items()}
+        history = _read_log(log_path, start_epoch)
+
+    budget = c.max_minutes * 60.0 if c.max_minutes else math.inf
+    n_per_epoch = len(train_chips)
+    if c.max_chips_per_epoch:
+        n_per_epoch = min(n_per_epoch, c.max_chips_per_epoch)
+    # warm-up: 5% of the planned steps, at most 50
+    warmup = max(1, min(50, int(0.05 * c.epochs * math.ceil(n_per_epoch / c.batch_size))))
+    val_seconds = math.nan
+    sec_per_batch = math.nan
+    stopped = "epochs"
+    epochs_run = 0
+    trained_batches = 0
+
+    for epoch in range(start_epoch + 1, c.epochs + 1):
+        t_epoch = time.monotonic()
+        model.train()
+        train_ds.set_epoch(epoch)
+        g = torch.Generator().manual_seed(c.seed * 100003 + epoch)
+        order = torch.randperm(len(train_chips), generator=g)[:n_per_epoch].tolist()
+        loader = DataLoader(
+            torch.utils.data.Subset(train_ds, order),
+            batch_size=c.batch_size,
+            num_workers=c.workers,
+            drop_last=n_per_epoch > c.batch_size,
+        )
+        loss_sum, n_seen, n_batches = 0.0, 0, 0
+        out_of_time = False
+        bar = progress(total=len(loader), desc=f"epoch {epoch}/{c.epochs}", unit="batch")
+        for i, (x, y) in enumerate(loader):
+            elapsed = time.monotonic() - t_start
+            if trained_batches > 0:
+                est_val = (
+                    val_seconds
+                    if not math.isnan(val_seconds)
+                    else (len(val_chips) / c.batch_size * sec_per_batch / 2.5)
+                )
+                if elapsed + sec_per_batch + est_val + 2.0 > budget:
+                    out_of_time = True
+                    break
+            t_b = time.monotonic()
+            run_progress = max(
+                run_progress, (epoch - 1 + i / len(loader)) / c.epochs, elapsed / budget
+            )
+            lr = c.lr
+            if plateau is None:
+                lr = cosine_lr(c.lr, run_progress, step, warmup)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+            x, y = x.to(device), y.to(device)
+            if c.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y)
+            if not torch.isfinite(loss):
+                raise BasissError(
+                    f"training diverged at epoch {epoch} (loss {float(loss)}); lower --lr"
+                )
+            loss.backward()
+            optimizer.step()
+            step += 1
+            trained_batches += 1
+            loss_sum += float(loss.detach()) * x.shape[0]
+            n_seen += x.shape[0]
+            n_batches += 1
+            dt = time.monotonic() - t_b
+            sec_per_batch = dt if math.isnan(sec_per_batch) else 0.8 * sec_per_batch + 0.2 * dt
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum / n_seen:.4f}", lr=f"{lr:.2g}")
+        bar.close()
+        if n_batches == 0:
+            stopped = "max-minutes"
+            break
+        train_seconds = time.monotonic() - t_epoch
+        t_val = time.monotonic()
+        val = evaluate_loader(model, val_loader, loss_fn, c.n_classes, device, c.channels_last)
+        val_seconds = time.monotonic() - t_val
+        train_loss = loss_sum / n_seen
+        score = _score(c.monitor, val, train_loss)
+        if plateau is not None:
+            plateau.step(score)
+        row: dict[str, float] = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val["loss"],
+            "val_precision": val["precision"],
+            "val_recall": val["recall"],
+            "val_f1": val["f1"],
+            "val_iou": val["iou"],
+            "lr": float(optimizer.param_groups[0]["lr"]),
+            "seconds": time.monotonic() - t_epoch,
+            "chips_per_s": n_seen / max(train_seconds, 1e-9),
+        }
+        history.append(row)
+        epochs_run += 1
+        spec.extra = {"epoch": epoch, "monitor": c.monitor, "loss": c.loss, "seed": c.seed}
+        spec.extra.update({k: float(v) for k, v in row.items() if k.startswith(("val_", "train_"))})
+        spec.extra["val_images"] = [data.pairs[i].name for i in data.val_images]
+        if score < best_score:
+            best_score, best_epoch, bad_epochs = score, epoch, 0
+            best_val = {k: float(v) for k, v in val.items()}
+            save_checkpoint(best_path, model, spec)
+        else:
+            bad_epochs += 1
+        state = {
+            "epoch": epoch,
+            "step": step,
+            "progress": float(run_progress),
+            "best_score": float(best_score),
+            "best_epoch": best_epoch,
+            "bad_epochs": bad_epochs,
+            "best_val": best_val,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": plateau.state_dict() if plateau is not None else {},
+        }
+        save_checkpoint(last_path, model, spec, training_state=state)
+        _write_log(log_path, history)
+        if on_epoch is not None:
+            on_epoch(row)
+        if out_of_time:
+            stopped = "max-minutes"
+            break
+        if bad_epochs >= c.early_stopping_patience:
+            stopped = "early-stopping"
+            break
+        if time.monotonic() - t_start + (val_seconds + sec_per_batch * 2) > budget:
+            stopped = "max-minutes"
+            break
+    train_ds.close()
+    val_ds.close()
+    if not best_path.is_file():
+        raise BasissError("the run ended before a single epoch finished (raise --max-minutes)")
+    return TrainResult(
+        best_path=best_path,
+        last_path=last_path,
+        log_path=log_path,
+        best_epoch=best_epoch,
+        best_val_loss=best_val.get("loss", math.nan),
+        val_metrics={k: best_val.get(k, math.nan) for k in ("precision", "recall", "f1", "iou")},
+        epochs_run=epochs_run,
+        seconds=time.monotonic() - t_start,
+        stopped=stopped,
+        history=history,
+    )

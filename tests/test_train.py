@@ -1,0 +1,235 @@
+"""Training loop: loss goes down, resume, budget, checkpoints that predict the same."""
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from basiss.checkpoint import load_checkpoint, read_checkpoint
+from basiss.cli import main
+from basiss.data import ChipDataset, chip_index, discover_pairs, image_info
+from basiss.losses import LOSSES, make_loss
+from basiss.models import create_model
+from basiss.train import TrainConfig, cosine_lr, evaluate_loader, pixel_metrics, train
+
+torch.set_num_threads(1)
+
+
+def _png(path: Path, arr: np.ndarray) -> None:
+    arr = arr[np.newaxis] if arr.ndim == 2 else arr
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(
+        path,
+        "w",
+        driver="PNG",
+        width=arr.shape[2],
+        height=arr.shape[1],
+        count=arr.shape[0],
+        dtype="uint8",
+    ) as dst:
+        dst.write(arr)
+
+
+@pytest.fixture
+def roads(tmp_path) -> Path:
+    """Eight 64 px RGB images with bright roads, 0/255 masks, in images/ + groundtruth/."""
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        img = rng.integers(30, 90, size=(3, 64, 64), dtype=np.uint8)
+        mask = np.zeros((64, 64), np.uint8)
+        r, c = rng.integers(4, 56, size=2)
+        mask[r : r + 5, :] = 255
+        mask[:, c : c + 5] = 255
+        img[:, mask > 0] = rng.integers(150, 220)
+        _png(tmp_path / "data" / "images" / f"im{i}.png", img)
+        _png(tmp_path / "data" / "groundtruth" / f"im{i}.png", mask)
+    return tmp_path / "data"
+
+
+def tiny(roads: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(
+        file_lists=[roads],
+        out=out,
+        arch="unet-small",
+        arch_kwargs={"base": 4},
+        slice=(32, 32),
+        stride=(32, 32),
+        batch_size=8,
+        epochs=2,
+        lr=1e-2,
+        validation_split=0.25,
+        threads=1,
+        device="cpu",
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_pixel_metrics_and_cosine():
+    m = pixel_metrics(tp=6, fp=2, fn=4)
+    assert m == pytest.approx({"precision": 0.75, "recall": 0.6, "f1": 12 / 18, "iou": 0.5})
+    assert pixel_metrics(0, 0, 0)["f1"] == 0.0
+    assert cosine_lr(1.0, 0.0, 100) == pytest.approx(1.0)
+    assert cosine_lr(1.0, 1.0, 100) == pytest.approx(0.01)
+    assert cosine_lr(1.0, 0.0, 0, warmup_steps=10) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("n_classes", [1, 2])
+@pytest.mark.parametrize("loss", LOSSES)
+def test_a_few_steps_lower_the_loss(roads, loss, n_classes):
+    pairs = discover_pairs(roads)
+    infos = [image_info(p) for p in pairs]
+    chips = chip_index(pairs, infos, range(4), (32, 32), (32, 32))
+    ds = ChipDataset(pairs, infos, chips, (32, 32), norm=_fixed(), n_classes=n_classes)
+    x, y = next(iter(torch.utils.data.DataLoader(ds, batch_size=16)))
+    torch.manual_seed(0)
+    model = create_model("unet-small", 3, n_classes, base=4)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    fn = make_loss(loss)
+    losses = []
+    for _ in range(20):
+        opt.zero_grad()
+        value = fn(model(x), y)
+        value.backward()
+        opt.step()
+        losses.append(float(value))
+    assert losses[-1] < 0.85 * losses[0], losses
+
+
+def _fixed():
+    from basiss.normalize import Normalisation
+
+    return Normalisation("fixed")
+
+
+def test_train_writes_checkpoints_and_log(roads, tmp_path):
+    res = train(tiny(roads, tmp_path / "run", epochs=3))
+    assert res.epochs_run == 3 and res.stopped == "epochs"
+    rows = list(csv.DictReader(res.log_path.open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert {"train_loss", "val_loss", "val_f1", "val_iou", "chips_per_s"} <= set(rows[0])
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    # weights-only load, and the spec carries what predict needs
+    payload = torch.load(res.best_path, weights_only=True)
+    spec = payload["spec"]
+    assert spec["arch"] == "unet-small" and spec["arch_kwargs"] == {"base": 4}
+    assert spec["in_channels"] == 3 and spec["bands"] == [1, 2, 3] and spec["n_classes"] == 1
+    assert spec["slice"] == [32, 32] and spec["norm"]["kind"] == "fixed"
+    assert len(spec["extra"]["val_images"]) == 2
+    assert "training_state" in torch.load(res.last_path, weights_only=True)
+
+
+def test_checkpoint_reproduces_validation_scores(roads, tmp_path):
+    """best.pt, reloaded, scores the validation chips exactly as the run logged."""
+    cfg = tiny(roads, tmp_path / "run", epochs=3)
+    res = train(cfg)
+    model, spec = load_checkpoint(res.best_path)
+    pairs = discover_pairs(roads)
+    infos = [image_info(p) for p in pairs]
+    val = [i for i, p in enumerate(pairs) if p.name in spec.extra["val_images"]]
+    chips = chip_index(pairs, infos, val, spec.slice, spec.slice)
+    ds = ChipDataset(pairs, infos, chips, spec.slice, spec.normalisation)
+    loader = torch.utils.data.DataLoader(ds, batch_size=8)
+    got = evaluate_loader(model, loader, make_loss("bce"), 1, torch.device("cpu"))
+    assert got["loss"] == pytest.approx(res.best_val_loss, rel=1e-4)
+    assert got["f1"] == pytest.approx(res.val_metrics["f1"], abs=1e-3)
+
+
+def test_resume_continues_from_the_saved_epoch(roads, tmp_path):
+    """2 epochs + resume to 3 == 3 epochs straight (same weights, same log).
+
+    The plateau schedule does not depend on --epochs, so both runs see the same rates.
+    """
+    kw = dict(early_stopping_patience=9, schedule="plateau")
+    straight = train(tiny(roads, tmp_path / "a", epochs=3, **kw))
+    first = train(tiny(roads, tmp_path / "b", epochs=2, **kw))
+    assert first.epochs_run == 2
+    resumed = train(tiny(roads, tmp_path / "b", epochs=3, resume=True, **kw))
+    assert resumed.epochs_run == 1
+    st = read_checkpoint(resumed.last_path)["training_state"]
+    assert st["epoch"] == 3
+    a = read_checkpoint(straight.last_path)["state_dict"]
+    b = read_checkpoint(resumed.last_path)["state_dict"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    rows = list(csv.DictReader(resumed.log_path.open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert resumed.best_epoch == straight.best_epoch
+
+
+def test_resume_without_last_is_an_error(roads, tmp_path):
+    from basiss.errors import BasissError
+
+    with pytest.raises(BasissError, match="no such checkpoint"):
+        train(tiny(roads, tmp_path / "none", resume=True))
+
+
+def test_max_minutes_stops_cleanly_keeping_best(roads, tmp_path):
+    res = train(
+        tiny(roads, tmp_path / "t", epochs=10_000, max_minutes=0.05, early_stopping_patience=10_000)
+    )
+    assert res.stopped == "max-minutes"
+    assert res.best_path.is_file() and res.epochs_run >= 1
+    assert res.seconds < 0.05 * 60 + 15
+
+
+def test_dataset_norm_and_two_classes_in_checkpoint(roads, tmp_path):
+    res = train(tiny(roads, tmp_path / "n", epochs=1, norm="dataset", n_classes=2))
+    model, spec = load_checkpoint(res.best_path)
+    norm = spec.normalisation
+    assert norm.kind == "dataset" and len(norm.mean) == 3
+    assert 60 < norm.mean[0] < 130  # background 30..90, roads 150..220
+    assert spec.n_classes == 2
+    x = torch.rand(1, 3, 32, 32)
+    assert model(x).shape == (1, 2, 32, 32)
+
+
+def test_cli_train_with_seed_aliases(roads, tmp_path, capsys):
+    out = tmp_path / "cli"
+    code = main(
+        [
+            "train",
+            "--file_list",
+            str(roads),
+            "--out",
+            str(out),
+            "--slice_x",
+            "32",
+            "--slice_y",
+            "32",
+            "--stride_x",
+            "32",
+            "--stride_y",
+            "32",
+            "--batchsize",
+            "8",
+            "--epochs",
+            "1",
+            "--validation_split",
+            "0.25",
+            "--n_bands",
+            "3",
+            "--n_classes",
+            "1",
+            "--threads",
+            "1",
+            "--arch-kwargs",
+            '{"base": 4}',
+            "--mask-threshold",
+            "127",
+            "--no-augment",
+        ]
+    )
+    assert code == 0
+    assert (out / "best.pt").is_file() and (out / "log.csv").is_file()
+    assert "best epoch 1" in capsys.readouterr().out
+    assert main(["train", "--file-list", str(tmp_path / "missing"), "--out", str(out)]) == 1
+
+
+def test_config_is_a_dataclass():
+    cfg = TrainConfig(file_lists=[Path("x")], out=Path("y"))
+    assert replace(cfg, epochs=3).epochs == 3 and cfg.arch == "unet-small"
