@@ -69,6 +69,19 @@ FP_COLOUR = (255, 0, 255)
 FN_COLOUR = (0, 170, 255)
 
 
+#: Size of one figure panel in inches.
+PANEL_INCHES = 5.0
+
+
+def panel_dpi(shape: tuple[int, ...], inches: float, lo: int = 100, hi: int = 450) -> int:
+    """A dpi at which an image of ``shape`` fills ``inches`` with at least one dot per pixel.
+
+    Drawing a mask at fewer dots than pixels would drop rows and columns again
+    (thin roads vanish); ``hi`` caps the file size for ~2000 px overviews.
+    """
+    return int(min(hi, max(lo, np.ceil(1.05 * max(shape[-2:]) / inches))))
+
+
 def overview_factor(shape: tuple[int, ...], max_side: int) -> int:
     """The integer downsampling factor that brings the larger side to at most ``max_side``."""
     return max(1, -(-max(shape[-2:]) // max_side))
@@ -146,7 +159,7 @@ def evaluation_figure(
     else:
         bg = np.full((*shape, 3), 128, dtype=np.uint8)
     middle = max_pool(np.where(v, prob, 0.0), factor) if prob is not None else max_pool(p, factor)
-    fig, axes = new_figure(3, size=5.0)
+    fig, axes = new_figure(3, size=PANEL_INCHES)
     axes[0, 0].imshow(t_small, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     axes[0, 0].set_title("truth")
     axes[0, 1].imshow(
@@ -166,4 +179,5 @@ def evaluation_figure(
     axes[0, 2].legend(handles=handles, loc="lower right", fontsize=9, framealpha=0.8)
     note = f" (overview, 1/{factor} scale, max-pooled)" if factor > 1 else ""
     fig.suptitle(title + note)
-    return save_figure(fig, path)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.9, wspace=0.05)
+    return save_figure(fig, path, dpi=panel_dpi(shape, PANEL_INCHES * 0.93))
