@@ -37,7 +37,6 @@ import shapely
 from basiss import labels as lab
 from basiss.errors import BasissError, file_error
 from basiss.filelist import Pair, read_file_list, write_file_list
-from basiss.plots import new_figure, rgb_for_display, save_figure
 from basiss.progress import progress
 from basiss.raster import PathLike, open_raster, write_8bit, write_geotiff
 
@@ -335,6 +334,8 @@ def plot_road_mask(
         out_path: the PNG to write (atomically).
         title: drawn above the first panel.
     """
+    from basiss.plots import new_figure, rgb_for_display, save_figure  # matplotlib: only if asked
+
     with open_raster(rgb_image) as ds:
         step = max(1, int(np.ceil(max(ds.width, ds.height) / PLOT_MAX_SIDE)))
         shape = (min(ds.count, 3), ds.height // step, ds.width // step)
@@ -378,7 +379,10 @@ def _run_jobs(
         return
     # forkserver: workers start from a clean process, safe even when the caller
     # holds threads (torch, GDAL) that a plain fork could leave locked.
+    # Preloading this module makes the server import it once; each worker is
+    # then a cheap fork of it instead of a fresh import of geopandas.
     ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
         futures: dict[Future[ImageResult], ImageJob] = {
             pool.submit(process_image, job, settings, overwrite): job for job in jobs
