@@ -353,6 +353,7 @@ def test_paris_relaxed_metric_forgives_the_offset(shared_data, tmp_path):
 
 def test_cli_writes_report_and_prints_table(tmp_path, capsys):
     pred, truth = _two_images(tmp_path)
+    _write(pred / "lonely_mask.tif", np.zeros((6, 6), np.uint8))
     out = tmp_path / "r.json"
     code = main(
         [
@@ -368,8 +369,10 @@ def test_cli_writes_report_and_prints_table(tmp_path, capsys):
         ]
     )
     assert code == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert "micro (all px)" in text and "relaxed (2 px)" in text
+    assert "1 pred file(s) without a match" in captured.err and "lonely_mask.tif" in captured.err
     assert json.loads(out.read_text())["relaxed"]["relax_px"] == 2
     assert out.with_suffix(".csv").is_file()
 

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         default=None,
-        help="report JSON to write (a CSV with the same stem goes beside it); default: print only",
+        help="report JSON to write, with a CSV of the same stem beside it (omit: print only)",
     )
     parser.add_argument(
         "--threshold",
