@@ -19,16 +19,13 @@ HELP = "road masks (and 8-bit images, file list) from centerline labels"
 DESCRIPTION = """\
 Make training masks from road centerlines: each centerline is buffered
 --buffer-meters on each side in the image's local UTM zone and burnt onto the
-image's exact grid (uint8 GeoTIFF, 0 background, 1 road).
-
-Two modes:
-  basiss masks --path-data AOI_2_Vegas_Train --output-csv file_locs.csv [--n-bands 3|8]
-      a SpaceNet folder: writes 8-bit images (RGB-PanSharpen_8bit/ or MUL-PanSharpen_8bit/),
-      masks (masks_2m/), figures (--make-plots) and the file-list CSV.
-  basiss masks --image IMG.tif --labels ROADS.geojson --out MASK.tif
-      one image.
-Warnings and per-image errors are printed one per line; the exit status is
-non-zero when any image failed."""
+image's exact grid (uint8 GeoTIFF, 0 background, 1 road). Folder mode
+(--path-data AOI_2_Vegas_Train --output-csv file_locs.csv) processes a
+SpaceNet AOI folder: 8-bit images into RGB-PanSharpen_8bit/ (MUL-PanSharpen_8bit/
+with --n-bands 8), masks into masks_2m/ (named after the buffer), figures with
+--make-plots, and the file-list CSV. Single-image mode (--image IMG --labels
+GEOJSON --out MASK.tif) writes one mask. Warnings and per-image errors are
+printed one per line on stderr; the exit status is non-zero when any image failed."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--output-csv",
         "--output_df_path",
         type=Path,
-        help="file-list CSV to write (default: PATH_DATA/file_locs.csv)",
+        help="file-list CSV to write (default: PATH_DATA/file_locs.csv)%(default).0s",
     )
     folder.add_argument(
         "--n-bands",
@@ -64,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--overwrite",
         "--overwrite_ims",
         action="store_true",
-        help="redo outputs that already exist (default: keep them)",
+        help="redo outputs that already exist (default: keep them)%(default).0s",
     )
     folder.add_argument(
         "--workers",
