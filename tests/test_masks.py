@@ -344,3 +344,79 @@ def test_workers_give_identical_outputs(tmp_path):
         for f1, f2 in ((p1.im_file, p2.im_file), (p1.mask_file, p2.mask_file)):
             with rasterio.open(f1) as a, rasterio.open(f2) as b:
                 assert np.array_equal(a.read(), b.read())
+
+
+# ---- on `basiss sample` data ----------------------------------------------------------------
+
+
+@pytest.fixture
+def sample_layout(tmp_path):
+    sample = pytest.importorskip("basiss.sample")
+    return sample.write_sample(
+        tmp_path / "sample", seed=0, n_train=3, n_test=1, chip_size=256, broad_size=256
+    )
+
+
+@pytest.mark.parametrize("n_bands", [3, 8])
+def test_sample_layout_run(sample_layout, tmp_path, n_bands):
+    from basiss.sample import image_ids
+
+    train = sample_layout.train_dir
+    csv_path = tmp_path / "file_locs.csv"
+    report = mk.prepare_spacenet(train, csv_path, n_bands=n_bands, workers=1)
+    assert report.failed == 0 and not [m for m in report.messages if m.startswith("error")]
+    pairs = read_file_list(csv_path)
+    assert len(pairs) == len(image_ids(train)) == 3
+    road_px = 0
+    for pair in pairs:
+        raw = next((train / mk.BAND_FOLDERS[n_bands]).glob(f"*_{pair.name}.tif"))
+        with (
+            rasterio.open(raw) as src,
+            rasterio.open(pair.im_file) as im,
+            rasterio.open(pair.im_vis_file) as vis,
+            rasterio.open(pair.mask_file) as m,
+        ):
+            for ds in (im, vis, m):
+                assert (ds.crs, ds.transform, ds.shape) == (src.crs, src.transform, src.shape)
+            assert im.count == n_bands and vis.count == 3 and im.dtypes[0] == "uint8"
+            assert im.nodata == 0  # nodata kept: the sample's nodata cut stays 0
+            nodata = np.all(src.read() == 0, axis=0)
+            assert np.array_equal(np.all(im.read() == 0, axis=0), nodata)
+            mask = m.read(1)
+        label = train / "geojson" / "spacenetroads" / f"spacenetroads_{pair.name}.geojson"
+        assert np.array_equal(mask, road_mask(label, raw))
+        road_px += int(mask.sum())
+    assert road_px > 0
+
+    before = mtimes(tmp_path)
+    again = mk.prepare_spacenet(train, csv_path, n_bands=n_bands, workers=1)
+    assert (again.done, again.skipped) == (0, 3) and mtimes(tmp_path) == before
+    age(train)
+    aged = mtimes(train)
+    redo = mk.prepare_spacenet(train, csv_path, n_bands=n_bands, workers=1, overwrite=True)
+    assert redo.done == 3
+    after = mtimes(train)
+    assert all(after[p] > aged[p] for p in aged if "_8bit" in p or "masks_2m" in p)
+
+
+@pytest.mark.parametrize("which", ["chip", "broad"])
+@pytest.mark.parametrize("buffer", [1.0, 2.0])
+def test_sample_east_west_width(sample_layout, tmp_path, which, buffer):
+    """A straight east-west road on the sample's grids is 2 x buffer / GSD pixels wide, +-1."""
+    import geopandas as gpd
+    from shapely.geometry import LineString
+
+    if which == "chip":
+        image = next((sample_layout.train_dir / "RGB-PanSharpen").glob("*.tif"))
+    else:
+        image = sample_layout.broad_image
+    with rasterio.open(image) as ds:
+        t, h, w, crs = ds.transform, ds.height, ds.width, ds.crs
+    row = h // 2
+    (x0, y), (x1, _) = t @ (-5, row + 0.5), t @ (w + 5, row + 0.5)
+    road = gpd.GeoDataFrame(geometry=[LineString([(x0, y), (x1, y)])], crs=crs).to_crs(4326)
+    mask = road_mask(road, image, buffer_meters=buffer)
+    gsd_y = abs(t.e) * (111_000 if crs.is_geographic else 1.0)
+    width = int(mask[:, w // 2].sum())
+    assert abs(width - 2 * buffer / gsd_y) <= 1
+    assert np.flatnonzero(mask[:, w // 2]).mean() == pytest.approx(row, abs=0.5)

@@ -345,7 +345,7 @@ def plot_road_mask(
     small = mask[::step, ::step][: shape[1], : shape[2]].astype(bool)
 
     def to_pixels(xy: np.ndarray) -> np.ndarray:
-        cols, rows = inv * (xy[:, 0], xy[:, 1])
+        cols, rows = inv @ (xy[:, 0], xy[:, 1])
         return np.column_stack([cols, rows]) / step
 
     lines = _pixel_lines(labels, crs, to_pixels) if crs is not None else []
