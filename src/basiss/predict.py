@@ -456,7 +456,7 @@ def _gdal_cache_bytes(width: int, slice_y: int, bytes_per_px: int) -> int:
     moves down a tall scene, growing memory with the height.
     """
     strip = width * (slice_y + 2 * TILE) * bytes_per_px
-    return int(max(64 << 20, 2 * strip))
+    return int(max(16 << 20, 2 * strip))
 
 
 # ------------------------------------------------------------------ predicting
