@@ -80,8 +80,14 @@ def write_scene(path: Path, width: int, height: int, seed: int = 0, block: int =
     return path
 
 
-def write_checkpoint(path: Path, arch: str, base: int | None, slice_: int, stride: int) -> Path:
-    """A randomly initialised 3-band, 1-class checkpoint (seeded)."""
+def write_checkpoint(
+    path: Path, arch: str, base: int | None, slice_: int, stride: int, vivid: bool = False
+) -> Path:
+    """A randomly initialised 3-band, 1-class checkpoint (seeded).
+
+    ``vivid``: shrink BatchNorm running variances so the random net's output
+    varies across pixels (instead of sitting near 0.5 everywhere).
+    """
     import torch
 
     from basiss.checkpoint import ModelSpec, save_checkpoint
@@ -96,7 +102,12 @@ def write_checkpoint(path: Path, arch: str, base: int | None, slice_: int, strid
         slice=(slice_, slice_),
         stride=(stride, stride),
     )
-    return save_checkpoint(path, spec.build().eval(), spec)
+    model = spec.build().eval()
+    if vivid:
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_var.fill_(0.05)
+    return save_checkpoint(path, model, spec)
 
 
 def child_stream(image: str, ckpt: str, out: str, batch: int, threads: int) -> dict:
