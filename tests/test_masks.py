@@ -420,3 +420,35 @@ def test_sample_east_west_width(sample_layout, tmp_path, which, buffer):
     width = int(mask[:, w // 2].sum())
     assert abs(width - 2 * buffer / gsd_y) <= 1
     assert np.flatnonzero(mask[:, w // 2]).mean() == pytest.approx(row, abs=0.5)
+
+
+def test_pool_context_avoids_fork_when_threads_or_torch(monkeypatch):
+    import sys
+    import threading
+
+    monkeypatch.setitem(sys.modules, "torch", object())
+    assert mk._pool_context().get_start_method() == "forkserver"
+    monkeypatch.delitem(sys.modules, "torch")
+    for name in mk._THREADED_MODULES:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert mk._pool_context().get_start_method() == "forkserver"
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_forkserver_workers_give_identical_outputs(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", object())  # forces the forkserver path
+    a, b = build_aoi(tmp_path / "a"), build_aoi(tmp_path / "b")
+    r1 = mk.prepare_spacenet(a, tmp_path / "a.csv", workers=1)
+    r2 = mk.prepare_spacenet(b, tmp_path / "b.csv", workers=2)
+    assert (r2.done, r2.failed) == (3, 0)
+    for p1, p2 in zip(r1.pairs, r2.pairs, strict=True):
+        with rasterio.open(p1.mask_file) as x, rasterio.open(p2.mask_file) as y:
+            assert np.array_equal(x.read(), y.read())

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -248,6 +250,10 @@ def _mask_for(job: ImageJob, settings: MaskSettings) -> np.ndarray:
     )
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _needed(path: Path, overwrite: bool) -> bool:
     return overwrite or not path.exists()
 
@@ -257,7 +263,8 @@ def process_image(job: ImageJob, settings: MaskSettings, overwrite: bool = False
 
     Order: the mask is computed in memory first (it validates labels and the
     image's CRS), then the 8-bit image, the RGB rendering and the mask are
-    written (each atomically), then the figure. A failure leaves no partial file.
+    written (each atomically), then the figure. A failure leaves no partial
+    file; bad labels, a bad image or a missing CRS fail before anything is written.
 
     Returns:
         The status and the warning/error lines.
@@ -287,12 +294,16 @@ def process_image(job: ImageJob, settings: MaskSettings, overwrite: bool = False
                 plot_road_mask(job.labels, job.im_vis_file, mask, job.plot_file, title=job.name)
             status = "done"
         except BasissError as exc:
-            errors.append(f"error: {exc}")
+            errors.append(_one_line(f"error: {exc}"))
             status = "failed"
         except Exception as exc:  # a batch must go on: report anything else in one line
-            errors.append(f"error: {job.image}: {type(exc).__name__}: {exc}")
+            errors.append(_one_line(f"error: {job.image}: {type(exc).__name__}: {exc}"))
             status = "failed"
-    notes = [f"warning: {w.message}" for w in caught if issubclass(w.category, lab.LabelWarning)]
+    notes = [
+        _one_line(f"warning: {w.message}")
+        for w in caught
+        if issubclass(w.category, lab.LabelWarning)
+    ]
     return ImageResult(job.name, status, notes + errors)
 
 
@@ -369,6 +380,35 @@ def plot_road_mask(
     return save_figure(fig, out_path)
 
 
+#: Modules that start native thread pools; a plain fork after them is unsafe.
+_THREADED_MODULES = ("torch", "onnxruntime", "tensorflow")
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """How worker processes start.
+
+    A plain ``fork`` starts workers in ~50 ms with everything imported, but is
+    only safe when the parent runs a single thread: a thread holding a lock at
+    fork time leaves it locked forever in the child. So: fork when the process
+    has no other Python thread (tqdm's monitor aside) and no thread-pool
+    library loaded (the ``basiss
+    masks`` command), else ``forkserver`` (~1 s: the server imports this
+    module once, then forks workers from that clean state).
+    """
+    methods = multiprocessing.get_all_start_methods()
+    # tqdm's monitor thread only ever locks tqdm's own state, which workers never use.
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    others = [t for t in others if type(t).__name__ != "TMonitor"]
+    busy = bool(others) or any(m in sys.modules for m in _THREADED_MODULES)
+    if "fork" in methods and not busy:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 def _run_jobs(
     jobs: list[ImageJob], settings: MaskSettings, overwrite: bool, workers: int
 ) -> Iterable[tuple[ImageJob, ImageResult]]:
@@ -379,10 +419,7 @@ def _run_jobs(
         return
     # forkserver: workers start from a clean process, safe even when the caller
     # holds threads (torch, GDAL) that a plain fork could leave locked.
-    # Preloading this module makes the server import it once; each worker is
-    # then a cheap fork of it instead of a fresh import of geopandas.
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])
+    ctx = _pool_context()
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
         futures: dict[Future[ImageResult], ImageJob] = {
             pool.submit(process_image, job, settings, overwrite): job for job in jobs
