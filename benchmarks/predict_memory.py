@@ -12,7 +12,7 @@ Cases:
 - ``seed`` (all chips and all predictions in RAM, then stitched, as the seed
   did) on a larger square, for comparison.
 
-Full run (about 10-15 minutes of 2-core CPU):
+Full run (about 2,400 chips of 400 px: 15-30 minutes of 2-core CPU):
     .venv/bin/python benchmarks/predict_memory.py
 Smoke run:
     .venv/bin/python benchmarks/predict_memory.py --quick
