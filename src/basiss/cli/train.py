@@ -63,7 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--slice_y", "--slice-y", type=positive_int, help="chip height (overrides --slice)"
     )
-    p.add_argument("--stride", type=positive_int, default=300, help="chip step in pixels (x and y)")
+    p.add_argument(
+        "--stride",
+        type=positive_int,
+        default=None,
+        help="chip step in pixels, x and y (default: 3/4 of the chip, the seed's 300 for 400)",
+    )
     p.add_argument(
         "--stride_x", "--stride-x", type=positive_int, help="step in x (overrides --stride)"
     )
@@ -151,8 +156,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The :class:`TrainConfig` the parsed options describe."""
     sx = args.slice_x or args.slice
     sy = args.slice_y or args.slice
-    tx = args.stride_x or args.stride
-    ty = args.stride_y or args.stride
+    tx = args.stride_x or args.stride or max(1, round(0.75 * sx))
+    ty = args.stride_y or args.stride or max(1, round(0.75 * sy))
     return TrainConfig(
         file_lists=list(args.file_lists),
         out=args.out,

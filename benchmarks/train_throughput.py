@@ -1,0 +1,132 @@
+"""Training throughput of the seed's ``unet`` at 400 px, against the machine's bound.
+
+The bound: a training step costs about 3x the forward FLOPs (forward, and a
+backward pass of twice the forward), 3 x 59 GFLOP per 400 px chip for the seed
+U-Net; divided into the fp32 GFLOP/s this machine reaches on sgemm (measured
+here with torch.matmul) it gives the best chips/s a training step could reach.
+
+    .venv/bin/python benchmarks/train_throughput.py                 # full run
+    .venv/bin/python benchmarks/train_throughput.py --steps 2 --warmup 1   # smoke
+
+Prints a table and appends one line to benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from basiss.losses import make_loss
+from basiss.models import create_model
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+UNET_GFLOP_400 = 59.0  # forward GFLOP of the seed U-Net on one 400x400x3 chip
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or the platform's guess)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Best fp32 GFLOP/s of an ``n x n`` torch matmul (2 n^3 FLOP each)."""
+    a, b = torch.rand(n, n), torch.rand(n, n)
+    torch.matmul(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def train_chips_per_s(
+    arch: str, size: int, batch: int, steps: int, warmup: int, channels_last: bool
+) -> float:
+    """Median-free simple rate: chips per second over ``steps`` timed Adam steps."""
+    torch.manual_seed(0)
+    n_classes = 2 if arch == "unet" else 1
+    model = create_model(arch, 3, n_classes)
+    x = torch.rand(batch, 3, size, size)
+    y = (torch.rand(batch, size, size) > 0.85).to(torch.uint8)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    loss_fn = make_loss("bce")
+    model.train()
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return batch * steps / (time.perf_counter() - t)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--arch", default="unet", help="registered model (the bound assumes unet)")
+    p.add_argument("--size", type=int, default=400, help="chip size in pixels")
+    p.add_argument("--batch", type=int, default=4, help="chips per step")
+    p.add_argument("--steps", type=int, default=10, help="timed steps")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+
+    gflops = sgemm_gflops()
+    fwd = UNET_GFLOP_400 * (args.size / 400) ** 2
+    bound = gflops / (3 * fwd)
+    rows = []
+    for cl in (False, True):
+        rate = train_chips_per_s(args.arch, args.size, args.batch, args.steps, args.warmup, cl)
+        rows.append((cl, rate))
+    print(f"sgemm (torch.matmul 2048^2, {args.threads} threads): {gflops:.1f} GFLOP/s")
+    print(f"bound: {gflops:.1f} / (3 x {fwd:.1f} GFLOP) = {bound:.2f} chips/s")
+    print(f"{'memory format':<16}{'chips/s':>10}{'of bound':>10}{'GFLOP/s':>10}")
+    for cl, rate in rows:
+        fmt = "channels-last" if cl else "contiguous"
+        print(f"{fmt:<16}{rate:>10.3f}{rate / bound:>10.0%}{rate * 3 * fwd:>10.1f}")
+    if not args.no_record:
+        cmd = "python benchmarks/train_throughput.py " + shlex.join(sys.argv[1:])
+        figures = "; ".join(
+            f"{'channels-last' if cl else 'contiguous'} {rate:.2f} chips/s "
+            f"({rate / bound:.0%} of bound)"
+            for cl, rate in rows
+        )
+        line = (
+            f"- {dt.date.today()} train_throughput | {os.cpu_count()} cores, {cpu_model()} | "
+            f"`{cmd.strip()}` | {args.arch} {args.size} px batch {args.batch}, "
+            f"{args.threads} threads, {args.steps} steps: sgemm {gflops:.0f} GFLOP/s, "
+            f"bound {bound:.2f} chips/s; {figures}\n"
+        )
+        with RESULTS.open("a") as fh:
+            fh.write(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
