@@ -273,6 +273,20 @@ def test_labels_off_the_image_warn(utm_image, make_geojson):
     assert not mask.any()
 
 
+def test_projected_coordinates_declared_as_degrees(utm_image, make_geojson):
+    """The classic CRS mistake: UTM metres in a GeoJSON read as EPSG:4326.
+
+    Projecting them gives infinite coordinates, which crash GEOS's buffer
+    (a segfault) unless they are dropped first.
+    """
+    a, _ = _line_pair()
+    utm = {"type": "LineString", "coordinates": [[500010.0, 3999990.0], [500050.0, 3999990.0]]}
+    labels = make_geojson([(utm, {}), (a, {})])
+    with pytest.warns(lab.LabelWarning, match="1 geometries skipped.*out of range.*CRS mistake"):
+        mask = lab.road_mask(labels, utm_image)
+    assert np.array_equal(mask, lab.road_mask(make_geojson([(a, {})], name="a.geojson"), utm_image))
+
+
 def test_unparseable_geojson(utm_image, tmp_path):
     bad = tmp_path / "bad.geojson"
     bad.write_text('{"type": "FeatureCollection", "features": [')

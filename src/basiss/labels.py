@@ -217,20 +217,38 @@ def road_polygons(
     if split.n_points:
         _warn(f"{source}: {split.n_points} point geometries skipped (roads must be lines)")
     out: list[gpd.GeoSeries] = []
+    n_bad = 0
     if len(split.lines):
         utm = utm_crs_for(bounds, crs)
         metric = split.lines.to_crs(utm)
+        finite = _finite(metric.geometry.values)
+        n_bad += int((~finite).sum())
         buffered = shapely.buffer(
-            np.asarray(metric.geometry.values),
-            metric["buffer"].to_numpy(),
+            np.asarray(metric.geometry.values[finite]),
+            metric["buffer"].to_numpy()[finite],
             quad_segs=QUAD_SEGS,
         )
         out.append(gpd.GeoSeries(buffered, crs=utm).to_crs(crs))
     if len(split.polygons):
         out.append(split.polygons.geometry.to_crs(crs))
+    if out:
+        every = gpd.GeoSeries(pd.concat(out, ignore_index=True), crs=crs)
+        finite = _finite(every.values)
+        n_bad += int((~finite).sum())
+        out = [every[finite]]
+    if n_bad:
+        _warn(
+            f"{source}: {n_bad} geometries skipped, their coordinates are out of range "
+            f"for {pyproj.CRS(gdf.crs).name} (likely a CRS mistake)"
+        )
     if not out:
         return gpd.GeoSeries([], crs=crs)
-    return gpd.GeoSeries(pd.concat(out, ignore_index=True), crs=crs)
+    return gpd.GeoSeries(out[0].reset_index(drop=True), crs=crs)
+
+
+def _finite(geoms: Any) -> np.ndarray:
+    """True where every coordinate is finite (GEOS crashes on buffering inf)."""
+    return np.isfinite(shapely.bounds(np.asarray(geoms))).all(axis=1)
 
 
 def road_mask_on_grid(
