@@ -149,25 +149,25 @@ def _s(*values: float) -> np.ndarray:
 
 
 _SPECTRA = {
-    "lawn": _s(0.045, 0.050, 0.095, 0.080, 0.060, 0.230, 0.420, 0.440),
+    "lawn": _s(0.040, 0.045, 0.100, 0.076, 0.052, 0.240, 0.440, 0.460),
     "dry": _s(0.075, 0.085, 0.125, 0.145, 0.155, 0.215, 0.290, 0.310),
     "soil": _s(0.100, 0.120, 0.170, 0.215, 0.245, 0.275, 0.300, 0.315),
     "tree": _s(0.028, 0.032, 0.062, 0.046, 0.034, 0.160, 0.340, 0.360),
     "concrete": _s(0.210, 0.245, 0.280, 0.295, 0.305, 0.315, 0.325, 0.335),
-    "asphalt": _s(0.094, 0.096, 0.098, 0.100, 0.101, 0.103, 0.106, 0.108),
+    "asphalt": _s(0.094, 0.097, 0.100, 0.098, 0.095, 0.098, 0.102, 0.104),
     "dirt": _s(0.115, 0.135, 0.190, 0.230, 0.260, 0.280, 0.300, 0.310),
     "gravel": _s(0.160, 0.180, 0.205, 0.220, 0.230, 0.240, 0.250, 0.255),
     "paint_white": _s(0.440, 0.480, 0.500, 0.510, 0.510, 0.510, 0.500, 0.500),
     "paint_yellow": _s(0.110, 0.130, 0.290, 0.410, 0.440, 0.450, 0.450, 0.450),
     "water": _s(0.070, 0.085, 0.095, 0.060, 0.035, 0.022, 0.014, 0.012),
-    "pool": _s(0.200, 0.270, 0.290, 0.180, 0.095, 0.055, 0.038, 0.034),
+    "pool": _s(0.150, 0.195, 0.215, 0.150, 0.095, 0.055, 0.036, 0.032),
 }
 _ROOF_PALETTE = np.array(
     [
         _s(0.085, 0.087, 0.090, 0.092, 0.094, 0.096, 0.099, 0.101),  # dark shingle (road-like)
         _s(0.135, 0.140, 0.145, 0.148, 0.150, 0.152, 0.156, 0.158),  # grey shingle (road-like)
         _s(0.070, 0.078, 0.098, 0.125, 0.155, 0.175, 0.195, 0.205),  # brown shingle
-        _s(0.060, 0.070, 0.090, 0.150, 0.250, 0.285, 0.305, 0.315),  # terracotta tiles
+        _s(0.070, 0.080, 0.100, 0.140, 0.200, 0.240, 0.270, 0.280),  # terracotta tiles
         _s(0.150, 0.160, 0.175, 0.190, 0.200, 0.210, 0.220, 0.225),  # weathered wood
         _s(0.250, 0.265, 0.275, 0.280, 0.285, 0.290, 0.295, 0.300),  # light grey
     ]
@@ -193,7 +193,7 @@ _CAR_PALETTE = np.array(
 )
 _CAR_WEIGHTS = np.array([0.28, 0.2, 0.22, 0.1, 0.1, 0.1])
 # Shade keeps more of the blue sky light than of the direct (redder) sun light.
-_SHADOW_FACTOR = _s(0.50, 0.46, 0.40, 0.37, 0.35, 0.34, 0.33, 0.33)
+_SHADOW_FACTOR = _s(0.62, 0.58, 0.52, 0.49, 0.47, 0.46, 0.45, 0.45)
 # DN = haze + gain * reflectance: path radiance is larger at short wavelengths.
 _HAZE_DN = _s(150.0, 120.0, 92.0, 74.0, 62.0, 52.0, 42.0, 36.0)
 _GAIN_DN = 1700.0
@@ -562,7 +562,7 @@ def _road_network(rng: np.random.Generator, bounds: tuple[float, float, float, f
     for i in range(len(eu) - 1):
         for j in range(len(ev) - 1):
             cell = _Cell(frame, (eu[i], eu[i + 1], ev[j], ev[j + 1]), swap=bool(rng.random() < 0.5))
-            style = rng.choice(styles, p=(0.36, 0.26, 0.23, 0.15))
+            style = rng.choice(styles, p=(0.36, 0.28, 0.25, 0.11))
             if style == "grid":
                 _cell_grid(rng, cell, plan)
             elif style == "curvy":
@@ -652,11 +652,6 @@ class _Painter:
         self.shadows.append(shapely.convex_hull(shapely.union(footprints, moved)))
         if occlude:
             self.occluders.append(np.asarray(footprints, dtype=object))
-
-    def cast_discs(self, x: np.ndarray, y: np.ndarray, r: np.ndarray, heights: np.ndarray) -> None:
-        """Shadows of tree crowns: the crown disc moved away from the sun."""
-        d = np.asarray(heights) * _SHADOW_PER_M
-        self.shadows.append(_discs(x - _SUN_DIR[0] * d, y - _SUN_DIR[1] * d, r * 0.95))
 
     def scene(
         self, roads: list[_Road], to_image: Callable[[np.ndarray], np.ndarray] | None
@@ -1171,14 +1166,14 @@ def _paint_trees(
             rs.append(rad)
     k = len(houses["cx"])
     if k:
-        n_per = rng.integers(0, 4, k)
+        n_per = rng.integers(0, 5, k)
         own = np.repeat(np.arange(k), n_per)
         dist = houses["edge"][own] + 2.6 + houses["setback"][own] + houses["depth"][own]
         dist = dist + rng.uniform(2, 13, len(own))
         lat = rng.uniform(-9, 9, len(own))
         xs.append(houses["cx"][own] + houses["nx"][own] * dist + houses["tx"][own] * lat)
         ys.append(houses["cy"][own] + houses["ny"][own] * dist + houses["ty"][own] * lat)
-        rs.append(rng.uniform(2.2, 5.0, len(own)))
+        rs.append(rng.uniform(2.4, 5.8, len(own)))
     for cx, cy, rad in plan.woods:
         n = int(rad * rad / 12)
         rr = rad * np.sqrt(rng.random(n))
@@ -1212,17 +1207,24 @@ def _paint_trees(
         x, y, r = x[keep], y[keep], r[keep]
     if len(x) == 0:
         return
-    h = r * rng.uniform(2.0, 3.0, len(x))
-    p.cast_discs(x, y, r, h)
-    crowns = _discs(x, y, r, segs=5)
-    p.occluders.append(crowns)
-    variants = _jitter_spectra(rng, _SPECTRA["tree"], 6, 0.15)
+    # a crown is a clump of three overlapping discs, lit on the sun side
+    n = len(x)
+    ang = rng.uniform(0, 2 * math.pi, (n, 3))
+    rad = r[:, None] * rng.uniform(0.15, 0.4, (n, 3))
+    cx = (x[:, None] + rad * np.cos(ang)).ravel()
+    cy = (y[:, None] + rad * np.sin(ang)).ravel()
+    cr = (r[:, None] * rng.uniform(0.62, 0.8, (n, 3))).ravel()
+    clumps = _discs(cx, cy, cr, segs=4)
+    # shadow: the clumps moved away from the sun by about the crown height, joined
+    # to the crown (a tree's shadow starts at its trunk)
+    p.cast(clumps, np.repeat(r * rng.uniform(1.4, 2.0, n), 3), occlude=True)
+    variants = _jitter_spectra(rng, _SPECTRA["tree"], 8, 0.18)
     dark = p.mat.add(variants * 0.85, 0.0, 0.22, 0.26)
-    lit = p.mat.add(variants * 1.25, 0.0, 0.22, 0.26)
-    v = rng.integers(0, 6, len(x))
-    p.paint(crowns, dark[v])
+    lit = p.mat.add(variants * 1.22, 0.0, 0.22, 0.26)
+    v = np.repeat(rng.integers(0, 8, n), 3)
+    p.paint(clumps, dark[v])
     sx, sy = _SUN_DIR * 0.3
-    p.paint(_discs(x + sx * r, y + sy * r, r * 0.6, segs=4), lit[v])
+    p.paint(_discs(cx + sx * cr, cy + sy * cr, cr * 0.62, segs=3), lit[v])
 
 
 # ---------------------------------------------------------------------------------------
@@ -1332,31 +1334,36 @@ def _render(
     bbox = box(min(left, right), min(top, bottom), max(left, right), max(top, bottom))
     ids = _burn(scene.paint, scene.paint_ids, scene.paint_tree, bbox, (h, w), transform, np.uint16)
     sh = _burn(scene.shade, scene.shade_vals, scene.shade_tree, bbox, (h, w), transform, np.uint8)
-    shade = sh.astype(np.float32)
     rows = np.arange(r0, r0 + h)
     cols = np.arange(c0, c0 + w)
+    # dryness pulls lawns and fields towards dry grass: refl = spec * (1 - dry) + dry_spec * dry
     dry = tex.dry.sample(rows, cols)
     dry *= 0.9
     dry += 0.5 * tex.dry2.sample(rows, cols) + 0.45
     np.clip(dry, 0, 1, out=dry)
     dry *= scene.mix[ids]
-    wet = 1.0 - dry
+    # brightness: illumination, then material textures (foliage, asphalt grain)
     gain = tex.light.sample(rows, cols)
     gain *= 0.05
     gain += 1.0
     gain += scene.tex_mid[ids] * tex.mid.sample(rows, cols)
     gain += scene.tex_fine[ids] * tex.fine.sample(rows, cols)
     gain *= np.float32(_GAIN_DN)
+    wet_gain = gain - dry * gain
+    dry *= gain  # dry * gain from here on
+    del gain
     dry_dn = _SPECTRA["dry"].astype(np.float32)
     out = np.empty((len(bands), h, w), dtype=np.float32)
+    tmp = np.empty((h, w), dtype=np.float32)
     for k, b in enumerate(bands):
         refl = out[k]
         np.take(scene.spectra[:, b], ids, out=refl)
-        refl *= wet
-        refl += dry * dry_dn[b]
-        refl *= gain
-        refl *= 1.0 - shade * np.float32(1.0 - _SHADOW_FACTOR[b])
-        refl += np.float32(_HAZE_DN[b])
+        refl *= wet_gain
+        np.multiply(dry, dry_dn[b], out=tmp)
+        refl += tmp
+        np.take(np.array([1.0, _SHADOW_FACTOR[b]], dtype=np.float32), sh, out=tmp)
+        refl *= tmp
+    del wet_gain, dry, tmp
     # optics: a 3x3 binomial blur (about 0.7 px), then drop the halo
     v = out[:, 1:-1] * 2
     v += out[:, :-2]
@@ -1366,14 +1373,17 @@ def _render(
     blurred += v[:, :, 2:]
     blurred *= 0.0625
     del out, v
-    sigma = np.maximum(blurred, 0)
+    # sensor: path radiance, then read + shot noise (its level set by the first band)
+    haze = np.array([_HAZE_DN[b] for b in bands], dtype=np.float32)[:, None, None]
+    blurred += haze + 0.5  # + 0.5: truncation below rounds
+    sigma = np.maximum(blurred[0], 0)
     sigma *= 0.12
     sigma += 9.0
     np.sqrt(sigma, out=sigma)
-    sigma *= np.random.default_rng(list(seed)).standard_normal(blurred.shape, dtype=np.float32)
-    blurred += sigma
-    del sigma
-    np.rint(blurred, out=blurred)
+    noise = np.random.default_rng(list(seed)).standard_normal(blurred.shape, dtype=np.float32)
+    noise *= sigma
+    blurred += noise
+    del sigma, noise
     np.clip(blurred, 1, MAX_DN, out=blurred)
     dn = blurred.astype(np.uint16)
     if nodata is not None:
@@ -1629,6 +1639,13 @@ def _read_lines(path: Path) -> list[np.ndarray]:
     return [np.asarray(f["geometry"]["coordinates"], dtype=np.float64) for f in data["features"]]
 
 
+def _hold_extent(ax, width: int, height: int) -> None:
+    """Keep the axes on the image: label lines may not widen them."""
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_ylim(height - 0.5, -0.5)
+    ax.set_autoscale_on(False)
+
+
 def write_preview(layout: SampleLayout, out_png: PathLike) -> Path:
     """A PNG: one training chip (RGB and false colour) and the broad scene, labels overlaid.
 
@@ -1656,6 +1673,7 @@ def write_preview(layout: SampleLayout, out_png: PathLike) -> Path:
         mul = ds.read([7, 5, 3])
     ax = axes[0, 0]
     ax.imshow(rgb_for_display(rgb))
+    _hold_extent(ax, rgb.shape[2], rgb.shape[1])
     for c in _read_lines(labels_path(layout.train_dir, chip)):
         px, py = inv @ (c[:, 0], c[:, 1])
         ax.plot(px, py, color="#ff2a2a", lw=1.0)
@@ -1673,6 +1691,7 @@ def write_preview(layout: SampleLayout, out_png: PathLike) -> Path:
     to_img = _transformer(4326, crs.to_epsg())
     ax = axes[1, 0]
     ax.imshow(rgb_for_display(small))
+    _hold_extent(ax, small.shape[2], small.shape[1])
     for c in _read_lines(layout.broad_labels):
         px, py = binv @ tuple(to_img(c).T)
         ax.plot(px / factor, py / factor, color="#ff2a2a", lw=0.7)
