@@ -572,8 +572,7 @@ def _road_network(rng: np.random.Generator, bounds: tuple[float, float, float, f
             else:
                 _cell_open(rng, cell, plan, art_hw)
     if rng.random() < 0.75:
-        ang = frame_angle = math.atan2(frame.s, frame.c)
-        ang = frame_angle + rng.choice((-1, 1)) * rng.uniform(0.6, 0.95)
+        ang = math.atan2(frame.s, frame.c) + rng.choice((-1, 1)) * rng.uniform(0.6, 0.95)
         px = cx + rng.uniform(-0.3, 0.3) * (x1 - x0)
         py = cy + rng.uniform(-0.3, 0.3) * (y1 - y0)
         dx, dy = math.cos(ang) * radius * 1.5, math.sin(ang) * radius * 1.5
@@ -1127,15 +1126,11 @@ def _roof_units(rng: np.random.Generator, plots: list) -> np.ndarray:
     for bld, _, axes in plots:
         ea, _ = axes
         n = rng.integers(3, 9)
-        pts = shapely.get_coordinates(bld.buffer(-4).representative_point())
-        minx, miny, maxx, maxy = (
-            bld.buffer(-4).bounds if not bld.buffer(-4).is_empty else bld.bounds
-        )
+        minx, miny, maxx, maxy = bld.bounds
         x = rng.uniform(minx, maxx, n)
         y = rng.uniform(miny, maxy, n)
         units = _rects(x, y, ea[0], ea[1], rng.uniform(1.0, 2.0, n), rng.uniform(0.8, 1.5, n))
-        out.append(units[shapely.within(units, bld)])
-        del pts
+        out.append(units[shapely.within(units, bld.buffer(-2.0))])
     return np.concatenate(out) if out else np.array([], dtype=object)
 
 
