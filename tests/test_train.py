@@ -233,3 +233,27 @@ def test_cli_train_with_seed_aliases(roads, tmp_path, capsys):
 def test_config_is_a_dataclass():
     cfg = TrainConfig(file_lists=[Path("x")], out=Path("y"))
     assert replace(cfg, epochs=3).epochs == 3 and cfg.arch == "unet-small"
+
+
+def test_csv_of_8_band_geotiffs_with_01_masks(tmp_path, make_raster):
+    """The seed's CSV of GeoTIFFs: 8 bands, 0/1 masks (default threshold 0), a nodata chip."""
+    from basiss.filelist import Pair, write_file_list
+
+    rng = np.random.default_rng(1)
+    pairs = []
+    for i in range(4):
+        img = rng.integers(1, 120, size=(8, 48, 48), dtype=np.uint8)
+        mask = np.zeros((48, 48), np.uint8)
+        mask[10 + i : 16 + i] = 1
+        img[:, mask == 1] = 240
+        img[:, 32:, 32:] = 0  # a nodata corner: its 16 px chip is skipped
+        im = make_raster(img, name=f"im{i}.tif")
+        mk = make_raster(mask, name=f"mk{i}.tif")
+        pairs.append(Pair(f"p{i}", str(im), mask_file=str(mk)))
+    csv_path = write_file_list(tmp_path / "list.csv", pairs)
+    cfg = tiny(csv_path, tmp_path / "run8", n_bands=8, slice=(16, 16), stride=(16, 16), epochs=1)
+    res = train(cfg)
+    model, spec = load_checkpoint(res.best_path)
+    assert spec.in_channels == 8 and spec.bands == list(range(1, 9))
+    assert res.history[0]["chips_per_s"] > 0
+    assert model(torch.rand(1, 8, 16, 16)).shape == (1, 1, 16, 16)

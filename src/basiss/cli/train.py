@@ -148,6 +148,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers", type=int, default=0, help="data-loader worker processes (0 = in process)"
     )
+    p.add_argument(
+        "--no-channels-last",
+        dest="channels_last",
+        action="store_false",
+        help="keep the default memory format (channels-last is faster for BatchNorm nets on CPU)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of split, weights and augmentation")
     add_device_arguments(p)
 
@@ -187,6 +193,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         device=args.device,
         threads=args.threads,
         workers=args.workers,
+        channels_last=args.channels_last,
         seed=args.seed,
     )
 
