@@ -72,7 +72,8 @@ def tiny(roads: Path, out: Path, **kw) -> TrainConfig:
 def test_pixel_metrics_and_cosine():
     m = pixel_metrics(tp=6, fp=2, fn=4)
     assert m == pytest.approx({"precision": 0.75, "recall": 0.6, "f1": 12 / 18, "iou": 0.5})
-    assert pixel_metrics(0, 0, 0)["f1"] == 0.0
+    assert pixel_metrics(0, 0, 0)["f1"] == 1.0  # nothing to find, nothing found
+    assert pixel_metrics(0, 5, 0)["f1"] == 0.0
     assert cosine_lr(1.0, 0.0, 100) == pytest.approx(1.0)
     assert cosine_lr(1.0, 1.0, 100) == pytest.approx(0.01)
     assert cosine_lr(1.0, 0.0, 0, warmup_steps=10) == pytest.approx(0.1)
@@ -257,3 +258,23 @@ def test_csv_of_8_band_geotiffs_with_01_masks(tmp_path, make_raster):
     assert spec.in_channels == 8 and spec.bands == list(range(1, 9))
     assert res.history[0]["chips_per_s"] > 0
     assert model(torch.rand(1, 8, 16, 16)).shape == (1, 1, 16, 16)
+
+
+@pytest.mark.parametrize("monitor", ["val_loss", "val_f1"])
+def test_early_stopping_follows_the_monitored_score(roads, tmp_path, monkeypatch, monitor):
+    """Scores from a script: best at epoch 2, then 2 worse epochs -> stop at epoch 4."""
+    import basiss.train as tr
+
+    script = iter([(0.5, 0.3), (0.4, 0.6), (0.45, 0.5), (0.6, 0.55), (0.3, 0.9)])
+
+    def fake_eval(*args, **kwargs):
+        loss, f1 = next(script)
+        return {"loss": loss, "precision": f1, "recall": f1, "f1": f1, "iou": f1 / 2}
+
+    monkeypatch.setattr(tr, "evaluate_loader", fake_eval)
+    res = train(
+        tiny(roads, tmp_path / monitor, epochs=10, early_stopping_patience=2, monitor=monitor)
+    )
+    assert res.stopped == "early-stopping" and res.epochs_run == 4
+    assert res.best_epoch == 2 and res.val_metrics["f1"] == 0.6
+    assert read_checkpoint(res.best_path)["spec"]["extra"]["epoch"] == 2

@@ -46,6 +46,7 @@ from basiss.data import (
 from basiss.errors import BasissError
 from basiss.filelist import Pair
 from basiss.losses import IGNORE, LOSSES, make_loss
+from basiss.metrics import Counts
 from basiss.models import model_names, road_probability
 from basiss.normalize import NORM_KINDS, Normalisation
 from basiss.progress import progress
@@ -157,12 +158,10 @@ class TrainResult:
 
 
 def pixel_metrics(tp: int, fp: int, fn: int) -> dict[str, float]:
-    """Precision, recall, F1 and IoU from confusion counts (0 where undefined)."""
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
-    iou = tp / (tp + fp + fn) if tp + fp + fn else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "iou": iou}
+    """Precision, recall, F1 and IoU from confusion counts (:class:`basiss.metrics.Counts`
+    conventions for empty cases)."""
+    c = Counts(tp=tp, fp=fp, fn=fn)
+    return {"precision": c.precision, "recall": c.recall, "f1": c.f1, "iou": c.iou}
 
 
 def cosine_lr(base: float, progress_: float, step: int, warmup_steps: int = 50) -> float:
