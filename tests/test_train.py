@@ -121,6 +121,7 @@ def test_train_writes_checkpoints_and_log(roads, tmp_path):
     assert spec["in_channels"] == 3 and spec["bands"] == [1, 2, 3] and spec["n_classes"] == 1
     assert spec["slice"] == [32, 32] and spec["norm"]["kind"] == "fixed"
     assert len(spec["extra"]["val_images"]) == 2
+    assert spec["extra"]["config"]["lr"] == 1e-2 and spec["extra"]["config"]["epochs"] == 3
     assert "training_state" in torch.load(res.last_path, weights_only=True)
 
 
@@ -167,6 +168,11 @@ def test_resume_without_last_is_an_error(roads, tmp_path):
 
     with pytest.raises(BasissError, match="no such checkpoint"):
         train(tiny(roads, tmp_path / "none", resume=True))
+    train(tiny(roads, tmp_path / "r", epochs=1))
+    with pytest.raises(BasissError, match="validated on other images"):
+        train(tiny(roads, tmp_path / "r", epochs=2, resume=True, seed=1))
+    with pytest.raises(BasissError, match="was trained as unet-small"):
+        train(tiny(roads, tmp_path / "r", epochs=2, resume=True, n_classes=2))
 
 
 def test_max_minutes_stops_cleanly_keeping_best(roads, tmp_path):

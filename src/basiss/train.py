@@ -24,7 +24,7 @@ import csv
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +171,15 @@ def cosine_lr(base: float, progress_: float, step: int, warmup_steps: int = 50) 
     if step < warmup_steps:
         lr *= (step + 1) / warmup_steps
     return lr
+
+
+def _plain_config(c: TrainConfig) -> dict[str, Any]:
+    """The config as plain values (paths as strings), for the checkpoint's record."""
+    d = asdict(c)
+    d["file_lists"] = [str(p) for p in c.file_lists]
+    d["out"] = str(c.out)
+    d["slice"], d["stride"] = list(c.slice), list(c.stride)
+    return d
 
 
 def _check_config(c: TrainConfig) -> None:
@@ -351,6 +360,12 @@ def train(
                 f"{last_path}: was trained as {s['arch']} with {s['in_channels']} bands and "
                 f"{s['n_classes']} classes; this run asks {c.arch}, {len(bands)}, {c.n_classes}"
             )
+        val_names = [data.pairs[i].name for i in data.val_images]
+        if s.get("extra", {}).get("val_images", val_names) != val_names:
+            raise BasissError(
+                f"{last_path}: was validated on other images (same sources, --seed and "
+                "--validation-split are needed to resume)"
+            )
         norm = Normalisation.from_dict(s["norm"])
         if norm.kind != c.norm:
             raise BasissError(f"{last_path}: was trained with --norm {norm.kind}, not {c.norm}")
@@ -520,6 +535,7 @@ def train(
         spec.extra = {"epoch": epoch, "monitor": c.monitor, "loss": c.loss, "seed": c.seed}
         spec.extra.update({k: float(v) for k, v in row.items() if k.startswith(("val_", "train_"))})
         spec.extra["val_images"] = [data.pairs[i].name for i in data.val_images]
+        spec.extra["config"] = _plain_config(c)
         if score < best_score:
             best_score, best_epoch, bad_epochs = score, epoch, 0
             best_val = {k: float(v) for k, v in val.items()}
