@@ -44,7 +44,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,10 +164,15 @@ class Predictor:
     @property
     def n_out(self) -> int:
         """Probability bands (non-background classes)."""
-        return max(1, self.spec.n_classes - 1)
+        return n_outputs(self.spec)
 
 
 # --------------------------------------------------------------------- pure math
+
+
+def n_outputs(spec: ModelSpec) -> int:
+    """Probability bands of a model's output: its non-background classes (at least 1)."""
+    return max(1, spec.n_classes - 1)
 
 
 def blend_weights(slice_x: int, slice_y: int, kind: str = "cosine") -> np.ndarray:
@@ -222,7 +227,8 @@ def flip_tta(engine: Engine, chips: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------ loading
 
 
-def _chip_geometry(spec: ModelSpec, options: PredictOptions) -> tuple[tuple[int, int], ...]:
+def chip_geometry(spec: ModelSpec, options: PredictOptions) -> tuple[tuple[int, int], ...]:
+    """``(chip, stride)`` as ``(x, y)`` pairs: the options' or the checkpoint's, validated."""
     chip = tuple(options.slice) if options.slice is not None else tuple(spec.slice)
     if options.stride is not None:
         stride = tuple(options.stride)
@@ -259,7 +265,7 @@ def load_predictor(
         model, spec = model_or_checkpoint
     else:
         model, spec = load_checkpoint(model_or_checkpoint, device)
-    chip, stride = _chip_geometry(spec, opts)
+    chip, stride = chip_geometry(spec, opts)
     model.eval()
     engine = make_engine(
         opts.engine, model, spec.n_classes, spec.in_channels, chip, device, opts.threads
@@ -291,6 +297,130 @@ def check_bands(ds: rasterio.io.DatasetReader, spec: ModelSpec, path: PathLike) 
     return bands
 
 
+# ------------------------------------------------------------------ scene
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What predicting one image needs to know about it, computed once per image.
+
+    Attributes:
+        path: the image.
+        width, height: its size in pixels.
+        bands: 1-based bands read for the model.
+        nodata: the input value meaning "no data" (0 when the file has none).
+        limits: per-band 16->8 bit stretch limits ``(bands, 2)``, None for uint8 input.
+        grid: the chip grid over the whole image.
+        profile: the full-scene output profile (``<stem>_prob.tif``; the mask has 1 band).
+        cache_bytes: GDAL block cache for a run over this image.
+    """
+
+    path: Path
+    width: int
+    height: int
+    bands: list[int]
+    nodata: float
+    limits: np.ndarray | None
+    grid: ChipGrid
+    profile: dict[str, Any]
+    cache_bytes: int
+
+    @property
+    def acc_width(self) -> int:
+        """Accumulator width: the image, or the one chip that reaches past a narrow image."""
+        return max(self.width, self.grid.cols[-1] + self.grid.slice_x)
+
+    def rows_profile(self, row0: int, row1: int) -> dict[str, Any]:
+        """The output profile of pixel rows ``[row0, row1)`` (same grid, shifted origin)."""
+        transform = self.profile["transform"] @ rasterio.Affine.translation(0, row0)
+        return dict(self.profile, height=row1 - row0, transform=transform)
+
+    def env(self) -> rasterio.Env:
+        """The GDAL settings of a run: bounded block cache, nodata as an internal mask."""
+        return rasterio.Env(GDAL_CACHEMAX=self.cache_bytes, GDAL_TIFF_INTERNAL_MASK=True)
+
+
+def scene_info(
+    ds: rasterio.io.DatasetReader,
+    path: PathLike,
+    spec: ModelSpec,
+    chip: tuple[int, int],
+    stride: tuple[int, int],
+    limits: np.ndarray | None = None,
+) -> Scene:
+    """Check ``ds`` against the model and work out its grid, stretch and output profile.
+
+    Args:
+        ds: the open image.
+        path: the image's path (for messages and :attr:`Scene.path`).
+        spec: the model's spec (bands, stretch, classes).
+        chip, stride: the chip geometry ``(x, y)`` (:attr:`Predictor.chip`, ``.stride``).
+        limits: known stretch limits (e.g. computed once for all blocks of a scene);
+            None: computed here for non-uint8 input (a decimated read of the scene).
+
+    Raises:
+        BasissError: the image's bands do not fit the model.
+    """
+    bands = check_bands(ds, spec, path)
+    sx, sy = chip
+    grid = chip_grid(ds.width, ds.height, sx, sy, stride[0], stride[1])
+    itemsize = int(np.dtype(ds.dtypes[0]).itemsize)
+    acc_width = max(ds.width, grid.cols[-1] + sx)
+    cache = _gdal_cache_bytes(acc_width, sy, len(bands) * itemsize)
+    if limits is None and not is_8bit(ds):
+        with rasterio.Env(GDAL_CACHEMAX=cache):
+            limits = stretch_limits(ds, bands, spec.stretch[0], spec.stretch[1])
+    profile = geotiff_profile(
+        ds.width, ds.height, n_outputs(spec), "uint8", ds.crs, ds.transform, None, TILE
+    )
+    return Scene(
+        path=Path(path),
+        width=ds.width,
+        height=ds.height,
+        bands=bands,
+        nodata=0 if ds.nodata is None else ds.nodata,
+        limits=limits,
+        grid=grid,
+        profile=profile,
+        cache_bytes=cache,
+    )
+
+
+# ------------------------------------------------------------------ chip-row blocks
+
+
+def halo_start(rows: Sequence[int], slice_y: int, first: int) -> int:
+    """The first chip row whose chips reach pixel row ``rows[first]``.
+
+    A block that must finish the pixel rows from ``rows[first]`` on has to run
+    these earlier chip rows too (its halo), so that every pixel sees exactly
+    the chips it sees in a run over the whole image.
+
+    >>> halo_start([0, 300, 600, 900], 400, 2)
+    1
+    >>> halo_start([0, 48, 96, 136], 64, 3)
+    2
+    """
+    j = first
+    while j > 0 and rows[j - 1] + slice_y > rows[first]:
+        j -= 1
+    return j
+
+
+def owned_rows(grid: ChipGrid, first: int, stop: int) -> tuple[int, int]:
+    """Pixel rows ``[row0, row1)`` finished by chip rows ``first .. stop-1``.
+
+    Chip row ``i`` finishes the pixel rows from its own start up to the next
+    chip row's start (the last one: to the image's bottom), so consecutive
+    blocks of chip rows own consecutive, disjoint bands of pixel rows.
+    """
+    n = len(grid.rows)
+    if not 0 <= first < stop <= n:
+        raise ValueError(f"chip rows [{first}, {stop}) outside 0..{n}")
+    row1 = grid.rows[stop] if stop < n else grid.height
+    return grid.rows[first], row1
+
+
 # ------------------------------------------------------------------ reading
 
 
@@ -308,20 +438,18 @@ class _Item:
 
 def _read_rows(
     ds: rasterio.io.DatasetReader,
-    grid: ChipGrid,
-    bands: list[int],
-    limits: np.ndarray | None,
-    nodata: float,
+    scene: Scene,
+    rows: Sequence[int],
     norm: Normalisation,
     batch_size: int,
-    acc_width: int,
 ) -> Iterator[_Item]:
-    """Read, stretch, cut and normalise the chips of each chip row, in batches."""
+    """Read, stretch, cut and normalise the chips of each chip row in ``rows``, in batches."""
+    grid = scene.grid
     sx, sy = grid.slice_x, grid.slice_y
-    for r in grid.rows:
-        raw = read_window(ds, Window(0, r, acc_width, sy), bands)
-        valid = valid_pixels(raw, nodata)
-        strip = raw if limits is None else apply_stretch(raw, limits, valid)
+    for r in rows:
+        raw = read_window(ds, Window(0, r, scene.acc_width, sy), scene.bands)
+        valid = valid_pixels(raw, scene.nodata)
+        strip = raw if scene.limits is None else apply_stretch(raw, scene.limits, valid)
         del raw
         yield _Item("row", r, valid=valid)
         col_valid = valid.any(axis=0)
@@ -376,6 +504,128 @@ def _prefetch(items: Iterator[_Item], depth: int) -> Iterator[_Item]:
         thread.join(timeout=10)
 
 
+# ------------------------------------------------------------------ the streaming core
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A band of finished output rows, as :func:`stream_rows` yields them.
+
+    Attributes:
+        row: the image row of the first one.
+        prob: ``(K, n, W)`` uint8 probabilities ``round(255 p)``.
+        mask: ``(n, W)`` uint8 class mask.
+        valid: ``(n, W)`` bool, False where the output is nodata.
+        chips: chips run through the model for this band (its chip row).
+    """
+
+    row: int
+    prob: np.ndarray
+    mask: np.ndarray
+    valid: np.ndarray
+    chips: int
+
+    @property
+    def stop(self) -> int:
+        """The image row after the last one."""
+        return self.row + self.mask.shape[0]
+
+
+def stream_rows(
+    pred: Predictor,
+    ds: rasterio.io.DatasetReader,
+    scene: Scene,
+    first: int = 0,
+    stop: int | None = None,
+    tick: Callable[[int], Any] | None = None,
+) -> Iterator[Rows]:
+    """Predict chip rows ``first .. stop-1`` of ``scene`` and yield the pixel rows they finish.
+
+    The one streaming core of both the single-process and the block-wise
+    (distributed) prediction. A background thread reads each chip row's strip
+    once and prepares its batches; the model runs them; probabilities times the
+    blending window go into an accumulator one chip tall and one image wide.
+    When a chip row ends, the pixel rows above the next chip row are final:
+    they are normalised by their weight, quantised and yielded, and the
+    buffers shift up.
+
+    For a block (``first > 0``) the halo chip rows above it
+    (:func:`halo_start`) are run as well, their rows are not yielded: the
+    yielded rows ``owned_rows(grid, first, stop)`` are then exactly (bit for
+    bit) those of a run over the whole image.
+
+    Args:
+        pred: the predictor.
+        ds: the open image (read in the background thread only).
+        scene: :func:`scene_info` of ``ds``.
+        first, stop: chip-row indices into ``scene.grid.rows`` (default: all).
+        tick: called with a number of chips done (run or skipped), for progress.
+
+    Yields:
+        :class:`Rows`, top to bottom, covering ``owned_rows(grid, first, stop)``.
+    """
+    grid = scene.grid
+    rows = grid.rows
+    stop = len(rows) if stop is None else stop
+    owned_rows(grid, first, stop)  # validates the range
+    begin = halo_start(rows, grid.slice_y, first)
+    sx, sy = grid.slice_x, grid.slice_y
+    k, weights, opts = pred.n_out, pred.weights, pred.options
+    acc = np.zeros((k, sy, scene.acc_width), np.float32)
+    wsum = np.zeros((sy, scene.acc_width), np.float32)
+    valid: np.ndarray | None = None
+    index = {r: i for i, r in enumerate(rows)}
+    run = (lambda x: flip_tta(pred.engine, x)) if opts.tta else pred.engine
+    chips_run = 0
+    reader = _read_rows(ds, scene, rows[begin:stop], pred.spec.normalisation, opts.batch_size)
+    with contextlib.closing(_prefetch(reader, PREFETCH)) as items:
+        for item in items:
+            if item.kind == "row":
+                valid = item.valid
+            elif item.kind == "batch":
+                assert item.x is not None and item.cols is not None
+                probs = run(item.x)
+                for j, c in enumerate(item.cols):
+                    acc[:, :, c : c + sx] += probs[j] * weights
+                    wsum[:, c : c + sx] += weights
+                chips_run += len(item.cols)
+                if tick is not None:
+                    tick(len(item.cols))
+            else:  # end of a chip row: rows above the next chip row are final
+                assert valid is not None
+                i = index[item.row]
+                r0, r1 = owned_rows(grid, i, i + 1)
+                n = r1 - r0
+                if i >= first:
+                    prob, mask, ok = _finish(acc, wsum, valid, n, scene.width, opts.threshold)
+                    yield Rows(r0, prob, mask, ok, chips_run)
+                    chips_run = 0
+                acc[:, : sy - n] = acc[:, n:]
+                acc[:, sy - n :] = 0.0
+                wsum[: sy - n] = wsum[n:]
+                wsum[sy - n :] = 0.0
+                if tick is not None and item.skipped:
+                    tick(item.skipped)
+
+
+def _finish(
+    acc: np.ndarray,
+    wsum: np.ndarray,
+    valid: np.ndarray,
+    n: int,
+    width: int,
+    threshold: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The top ``n`` accumulator rows normalised by their weight: ``(prob u8, mask, valid)``."""
+    w = wsum[:n, :width]
+    ok = valid[:n, :width] & (w > 0)
+    prob = acc[:, :n, :width] / np.where(w > 0, w, np.float32(1.0))
+    prob[:, ~ok] = 0.0
+    mask = threshold_mask(prob, threshold)
+    mask[~ok] = 0
+    return quantise(prob), mask, ok
+
+
 # ------------------------------------------------------------------ writing
 
 
@@ -393,13 +643,20 @@ class _TileRowWriter:
         self.prob = np.zeros((bands, tile, width), np.uint8)
         self.mask = np.zeros((tile, width), np.uint8)
         self.valid = np.zeros((tile, width), np.uint8)
-        self.start = 0  # image row of self.prob[:, 0]
+        self.start = 0  # file row of self.prob[:, 0]
         self.fill = 0
+
+    @property
+    def rows_done(self) -> int:
+        """Rows handed to :meth:`add` so far."""
+        return self.start + self.fill
 
     def add(self, prob: np.ndarray, mask: np.ndarray, valid: np.ndarray) -> None:
         """Append finished rows: ``prob (K, n, W)`` uint8, ``mask``/``valid (n, W)``."""
         done = 0
         n = mask.shape[0]
+        if self.rows_done + n > self.height:
+            raise ValueError(f"{self.rows_done + n} rows for a {self.height}-row file")
         while done < n:
             k = min(n - done, self.tile - self.fill)
             self.prob[:, self.fill : self.fill + k] = prob[:, done : done + k]
@@ -449,6 +706,41 @@ def _atomic_pair(a: Path, b: Path) -> Iterator[tuple[Path, Path]]:
                 t.unlink()
 
 
+def write_rows(
+    rows: Iterable[Rows], prob_path: PathLike, mask_path: PathLike, profile: dict[str, Any]
+) -> int:
+    """Write bands of finished rows to a probability + mask GeoTIFF pair, atomically.
+
+    Call it under :meth:`Scene.env` (internal nodata masks, bounded cache).
+
+    Args:
+        rows: consecutive :class:`Rows` that fill the profile's height exactly.
+        prob_path, mask_path: the outputs (replaced only if everything succeeds).
+        profile: the probability file's profile (the mask gets the same with 1 band).
+
+    Returns:
+        Chips run (the sum of ``Rows.chips``).
+
+    Raises:
+        ValueError: the rows do not fill the file exactly (a bug, never a user error).
+    """
+    width, height, bands = profile["width"], profile["height"], profile["count"]
+    chips = 0
+    with (
+        _atomic_pair(Path(prob_path), Path(mask_path)) as (tmp_prob, tmp_mask),
+        rasterio.open(tmp_prob, "w", **profile) as prob_ds,
+        rasterio.open(tmp_mask, "w", **dict(profile, count=1)) as mask_ds,
+    ):
+        writer = _TileRowWriter(prob_ds, mask_ds, width, height, bands, TILE)
+        for band in rows:
+            writer.add(band.prob, band.mask, band.valid)
+            chips += band.chips
+        writer.flush()
+        if writer.rows_done != height:
+            raise ValueError(f"wrote {writer.rows_done} of {height} rows")
+    return chips
+
+
 def _gdal_cache_bytes(width: int, slice_y: int, bytes_per_px: int) -> int:
     """GDAL block cache for one run: a few strips of input tiles, not the scene.
 
@@ -484,122 +776,37 @@ def predict_image(
     """
     t0 = time.perf_counter()
     pred = load_predictor(model_or_checkpoint, options)
-    opts, spec = pred.options, pred.spec
-    sx, sy = pred.chip
     prob_path, mask_path = output_paths(image, out_dir)
     with open_raster(image) as ds:
-        bands = check_bands(ds, spec, image)
-        width, height = ds.width, ds.height
-        grid = chip_grid(width, height, sx, sy, pred.stride[0], pred.stride[1])
-        acc_width = max(width, grid.cols[-1] + sx)
-        nodata = 0 if ds.nodata is None else ds.nodata
-        itemsize = int(np.dtype(ds.dtypes[0]).itemsize)
-        cache = _gdal_cache_bytes(acc_width, sy, len(bands) * itemsize)
-        with rasterio.Env(GDAL_CACHEMAX=cache, GDAL_TIFF_INTERNAL_MASK=True):
-            limits = None
-            if not is_8bit(ds):
-                limits = stretch_limits(ds, bands, spec.stretch[0], spec.stretch[1])
-            profile = geotiff_profile(
-                width, height, pred.n_out, "uint8", ds.crs, ds.transform, None, TILE
+        scene = scene_info(ds, image, pred.spec, pred.chip, pred.stride)
+        bar = progress(
+            total=len(scene.grid),
+            unit="chip",
+            desc=Path(image).name,
+            disable=None if pred.options.show_progress else True,
+        )
+        with scene.env(), bar:
+            rows = stream_rows(pred, ds, scene, tick=bar.update)
+            chips_run = write_rows(
+                _rate(rows, bar, scene.width), prob_path, mask_path, scene.profile
             )
-            mask_profile = dict(profile, count=1)
-            reader = _read_rows(
-                ds, grid, bands, limits, nodata, spec.normalisation, opts.batch_size, acc_width
-            )
-            with (
-                _atomic_pair(prob_path, mask_path) as (tmp_prob, tmp_mask),
-                rasterio.open(tmp_prob, "w", **profile) as prob_ds,
-                rasterio.open(tmp_mask, "w", **mask_profile) as mask_ds,
-            ):
-                writer = _TileRowWriter(prob_ds, mask_ds, width, height, pred.n_out, TILE)
-                chips_run = _stream(pred, grid, _prefetch(reader, PREFETCH), writer, image)
-                writer.flush()
-    seconds = time.perf_counter() - t0
     return PredictOutputs(
         prob_path=prob_path,
         mask_path=mask_path,
-        seconds=seconds,
+        seconds=time.perf_counter() - t0,
         chips=chips_run,
-        chips_total=len(grid),
-        pixels=width * height,
+        chips_total=len(scene.grid),
+        pixels=scene.width * scene.height,
     )
 
 
-def _stream(
-    pred: Predictor,
-    grid: ChipGrid,
-    items: Iterator[_Item],
-    writer: _TileRowWriter,
-    image: PathLike,
-) -> int:
-    """Consume the reader's items: run batches, accumulate, emit finished rows.
-
-    Returns:
-        The number of chips run through the model.
-    """
-    sx, sy = grid.slice_x, grid.slice_y
-    width, height = grid.width, grid.height
-    acc_width = max(width, grid.cols[-1] + sx)
-    k = pred.n_out
-    weights = pred.weights
-    acc = np.zeros((k, sy, acc_width), np.float32)
-    wsum = np.zeros((sy, acc_width), np.float32)
-    valid: np.ndarray | None = None
-    next_row = dict(zip(grid.rows, [*grid.rows[1:], None], strict=True))
-    run = (lambda x: flip_tta(pred.engine, x)) if pred.options.tta else pred.engine
-    chips_run = 0
+def _rate(rows: Iterable[Rows], bar: Any, width: int) -> Iterator[Rows]:
+    """Pass ``rows`` through, showing Mpx/s on ``bar``."""
     t0 = time.perf_counter()
-    bar = progress(
-        total=len(grid),
-        unit="chip",
-        desc=Path(image).name,
-        disable=None if pred.options.show_progress else True,
-    )
-    with bar:
-        for item in items:
-            if item.kind == "row":
-                valid = item.valid
-            elif item.kind == "batch":
-                assert item.x is not None and item.cols is not None
-                probs = run(item.x)
-                for j, c in enumerate(item.cols):
-                    acc[:, :, c : c + sx] += probs[j] * weights
-                    wsum[:, c : c + sx] += weights
-                chips_run += len(item.cols)
-                bar.update(len(item.cols))
-            else:  # end of a chip row: rows above the next chip row are final
-                assert valid is not None
-                r = item.row
-                nxt = next_row[r]
-                n = (nxt - r) if nxt is not None else min(sy, height - r)
-                _emit(acc, wsum, valid, n, width, pred.options.threshold, writer)
-                acc[:, : sy - n] = acc[:, n:]
-                acc[:, sy - n :] = 0.0
-                wsum[: sy - n] = wsum[n:]
-                wsum[sy - n :] = 0.0
-                bar.update(item.skipped)
-                mpx = (r + n) * width / 1e6 / max(time.perf_counter() - t0, 1e-9)
-                bar.set_postfix_str(f"{mpx:.2f} Mpx/s", refresh=False)
-    return chips_run
-
-
-def _emit(
-    acc: np.ndarray,
-    wsum: np.ndarray,
-    valid: np.ndarray,
-    n: int,
-    width: int,
-    threshold: float,
-    writer: _TileRowWriter,
-) -> None:
-    """Normalise the top ``n`` accumulator rows by their weight and hand them to ``writer``."""
-    w = wsum[:n, :width]
-    ok = valid[:n, :width] & (w > 0)
-    prob = acc[:, :n, :width] / np.where(w > 0, w, np.float32(1.0))
-    prob[:, ~ok] = 0.0
-    mask = threshold_mask(prob, threshold)
-    mask[~ok] = 0
-    writer.add(quantise(prob), mask, ok)
+    for band in rows:
+        yield band
+        mpx = band.stop * width / 1e6 / max(time.perf_counter() - t0, 1e-9)
+        bar.set_postfix_str(f"{mpx:.2f} Mpx/s", refresh=False)
 
 
 def expand_inputs(items: Iterable[PathLike]) -> list[Path]:

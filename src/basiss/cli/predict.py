@@ -12,7 +12,9 @@ Run a trained checkpoint over whole images with the training chip grid,
 blend the overlapping chips and stream DIR/<stem>_prob.tif (uint8 probability
 0..255, one band per road class) and DIR/<stem>_mask.tif (0/1 at --threshold)
 on the input's exact grid. Memory depends on image width, not height.
-Inputs: image files, folders (their *.tif) or file-list CSVs (im_file column)."""
+Inputs: image files, folders (their *.tif) or file-list CSVs (im_file column).
+With --scheduler the images (and large images cut into blocks of chip rows)
+are spread over Dask workers; the outputs are the same, bit for bit."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +66,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="torch (eager) or onnx (export once, run with onnxruntime on CPU)",
     )
     add_device_arguments(parser)
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDR",
+        help="run on Dask: local:N (N worker processes on this machine) or tcp://HOST:PORT "
+        "(a running 'dask scheduler'; paths must be the same on every machine); "
+        "unset: this process only",
+    )
+    parser.add_argument(
+        "--block-rows",
+        "--block_rows",
+        type=positive_int,
+        default=None,
+        help="with --scheduler: chip rows per block of a large scene; unset: automatic",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="with --scheduler: re-runs of a failed task before giving up",
+    )
 
 
 def _pair(
@@ -91,7 +114,21 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         threads=args.threads,
     )
-    for out in predict_many(args.images, args.weights, args.out, options):
+    if args.scheduler is None:
+        outputs = predict_many(args.images, args.weights, args.out, options)
+    else:
+        from basiss.distributed import predict_distributed
+
+        outputs = predict_distributed(
+            args.images,
+            args.weights,
+            args.out,
+            options,
+            scheduler=args.scheduler,
+            block_rows=args.block_rows,
+            retries=args.retries,
+        )
+    for out in outputs:
         print(
             f"{out.prob_path}  {out.mask_path}  {out.chips}/{out.chips_total} chips  "
             f"{out.seconds:.1f} s  {out.mpx_per_s:.2f} Mpx/s"
