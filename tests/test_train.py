@@ -119,7 +119,7 @@ def test_train_writes_checkpoints_and_log(roads, tmp_path):
     spec = payload["spec"]
     assert spec["arch"] == "unet-small" and spec["arch_kwargs"] == {"base": 4}
     assert spec["in_channels"] == 3 and spec["bands"] == [1, 2, 3] and spec["n_classes"] == 1
-    assert spec["slice"] == [32, 32] and spec["norm"]["kind"] == "fixed"
+    assert spec["slice"] == [32, 32] and spec["norm"]["kind"] == "image"  # the default
     assert len(spec["extra"]["val_images"]) == 2
     assert spec["extra"]["config"]["lr"] == 1e-2 and spec["extra"]["config"]["epochs"] == 3
     assert "training_state" in torch.load(res.last_path, weights_only=True)

@@ -10,6 +10,7 @@ by window when asked for, from files opened once per worker process.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +22,30 @@ import torch
 from rasterio.windows import Window
 from torch.utils.data import Dataset
 
+from basiss.augment import Augment, augment_pair, draw_scale, resize_pair
 from basiss.errors import BasissError, file_error
 from basiss.filelist import Pair, read_file_list
 from basiss.grid import chip_grid
 from basiss.normalize import Normalisation
 from basiss.raster import default_bands, open_raster, read_window
+
+__all__ = [
+    "IGNORE",
+    "Augment",
+    "Chip",
+    "ChipDataset",
+    "ImageInfo",
+    "augment_pair",
+    "binarise_mask",
+    "chip_index",
+    "dataset_statistics",
+    "discover_pairs",
+    "image_bands",
+    "image_info",
+    "source_name",
+    "source_names",
+    "split_by_image",
+]
 
 #: Mask value marking pixels outside the image (ignored by losses and metrics).
 IGNORE = 255
@@ -89,6 +109,31 @@ def discover_pairs(source: str | os.PathLike[str]) -> list[Pair]:
     return pairs
 
 
+def source_name(source: str | os.PathLike[str]) -> str:
+    """A short name of a source for log columns: the folder name or CSV stem.
+
+    Characters other than letters, digits and ``_`` become ``_`` (so
+    ``cil2022_train`` stays, ``my list.csv`` becomes ``my_list``).
+    """
+    p = Path(source)
+    stem = p.name if p.is_dir() else p.stem
+    name = re.sub(r"[^0-9A-Za-z_]+", "_", stem).strip("_")
+    return name or "source"
+
+
+def source_names(sources: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """:func:`source_name` of each source, made unique with ``_2``, ``_3``... suffixes."""
+    names: list[str] = []
+    for s in sources:
+        base = source_name(s)
+        name, k = base, 1
+        while name in names:
+            k += 1
+            name = f"{base}_{k}"
+        names.append(name)
+    return names
+
+
 # --------------------------------------------------------------------------- split
 
 
@@ -123,15 +168,45 @@ class ImageInfo:
     bands: tuple[int, ...]
 
 
+def constant_fourth_band(ds: rasterio.io.DatasetReader, max_pixels: int = 250_000) -> bool:
+    """True when ``ds`` has 4 bands and the 4th is the dtype's maximum everywhere.
+
+    That is an opaque alpha band written without the alpha colour
+    interpretation (e.g. an RGBA GeoTIFF saved as 4 plain bands). The band is
+    read decimated to about ``max_pixels`` pixels, once per image.
+    """
+    if ds.count != 4 or ds.dtypes[3] not in ("uint8", "uint16"):
+        return False
+    top = np.iinfo(ds.dtypes[3]).max
+    f = max(1.0, np.sqrt(ds.width * ds.height / max_pixels))
+    shape = (max(1, int(ds.height / f)), max(1, int(ds.width / f)))
+    band = ds.read(4, out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
+    return bool((band == top).all())
+
+
+def image_bands(ds: rasterio.io.DatasetReader) -> list[int]:
+    """The 1-based bands an image contributes to training by default.
+
+    :func:`basiss.raster.default_bands` (a 4th band with the alpha colour
+    interpretation is dropped), and also a 4th band that is constant at the
+    dtype maximum (an opaque alpha without the tag): both read as RGB. A
+    varying 4th band (e.g. near infrared) is kept.
+    """
+    bands = default_bands(ds)
+    if len(bands) == 4 and constant_fourth_band(ds):
+        return [1, 2, 3]
+    return bands
+
+
 def image_info(pair: Pair, n_bands: int | None = None) -> ImageInfo:
     """Open a pair once: image size, the bands to read, and mask agreement.
 
-    The bands are the image's default bands (RGBA with an alpha band -> RGB),
-    cut to the first ``n_bands`` when given. Fewer bands than asked, or a mask
-    of another size, is an error naming the file.
+    The bands are :func:`image_bands` (RGBA with an alpha or constant-opaque
+    4th band -> RGB), cut to the first ``n_bands`` when given. Fewer bands than
+    asked, or a mask of another size, is an error naming the file.
     """
     with open_raster(pair.im_file) as ds:
-        bands = default_bands(ds)
+        bands = image_bands(ds)
         if n_bands is not None:
             if len(bands) < n_bands:
                 raise file_error(pair.im_file, f"has {len(bands)} bands, --n-bands asks {n_bands}")
@@ -222,53 +297,6 @@ def dataset_statistics(
     return Normalisation("dataset", tuple(float(v) for v in mean), tuple(float(v) for v in std))
 
 
-# --------------------------------------------------------------------------- augmentation
-
-
-@dataclass(frozen=True)
-class Augment:
-    """Augmentation switches and ranges (geometric ones keep image and mask aligned).
-
-    Attributes:
-        flips: random horizontal flip (with rotations this gives all 8 symmetries).
-        rotate90: random multiple of 90 degrees (square chips only).
-        brightness: max additive shift, as a fraction of 255.
-        contrast: max relative contrast change around the chip mean.
-    """
-
-    flips: bool = True
-    rotate90: bool = True
-    brightness: float = 0.1
-    contrast: float = 0.2
-
-
-def augment_pair(
-    image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, aug: Augment
-) -> tuple[np.ndarray, np.ndarray]:
-    """Randomly transform a ``(bands, rows, cols)`` image and its ``(rows, cols)`` mask.
-
-    Returns the image as float32 on the 0..255 scale (clipped) and the mask,
-    both contiguous. Zero (nodata) pixels stay zero under the photometric part.
-    """
-    if aug.rotate90 and image.shape[-1] == image.shape[-2]:
-        k = int(rng.integers(4))
-        if k:
-            image = np.rot90(image, k, axes=(-2, -1))
-            mask = np.rot90(mask, k, axes=(-2, -1))
-    if aug.flips and rng.random() < 0.5:
-        image = image[..., ::-1]
-        mask = mask[..., ::-1]
-    x = image.astype(np.float32)
-    if aug.brightness > 0 or aug.contrast > 0:
-        c = np.float32(1.0 + rng.uniform(-aug.contrast, aug.contrast))
-        b = np.float32(255.0 * rng.uniform(-aug.brightness, aug.brightness))
-        valid = x.any(axis=0)
-        mean = x.mean(axis=(-2, -1), keepdims=True)
-        y = np.clip((x - mean) * c + mean + b, 0.0, 255.0)
-        x = np.where(valid, y, np.float32(0.0)).astype(np.float32)
-    return np.ascontiguousarray(x), np.ascontiguousarray(mask)
-
-
 # --------------------------------------------------------------------------- dataset
 
 
@@ -294,7 +322,9 @@ class ChipDataset(Dataset):
         norm: the model-input normalisation.
         mask_threshold: mask values above it are road.
         n_classes: model classes (masks are binarised for 1 or 2).
-        augment: augmentation settings, or None for none.
+        augment: augmentation settings (see :mod:`basiss.augment`), or None
+            for none. Scale jitter reads a window ``1 / scale`` times the chip
+            around it and resizes it to the chip.
         random_crop: read a random window of the chip's image instead of the
             grid window (the epoch still has one sample per grid chip).
         seed: base seed of augmentation and crops.
@@ -356,36 +386,59 @@ class ChipDataset(Dataset):
             ds.close()
         self._open = {}
 
-    def window(self, index: int, rng: np.random.Generator | None = None) -> tuple[int, Window]:
-        """The image and window of item ``index`` (random when cropping randomly)."""
+    def window(
+        self, index: int, rng: np.random.Generator | None = None, scale: float = 1.0
+    ) -> tuple[int, Window]:
+        """The image and window of item ``index``.
+
+        The window is the grid chip (or, with random crops, a random window of
+        the chip's image), ``1 / scale`` times the chip size and centred on the
+        chip; it is shifted inside the image when the image is large enough.
+        """
         chip = self.chips[index]
+        info = self.infos[chip.image]
         sx, sy = self.slice
-        col, row = chip.col, chip.row
+        w = max(1, int(round(sx / scale)))
+        h = max(1, int(round(sy / scale)))
         if self.random_crop and rng is not None:
-            info = self.infos[chip.image]
-            col = int(rng.integers(0, max(0, info.width - sx) + 1))
-            row = int(rng.integers(0, max(0, info.height - sy) + 1))
-        return chip.image, Window(col, row, sx, sy)
+            col = int(rng.integers(0, max(0, info.width - w) + 1))
+            row = int(rng.integers(0, max(0, info.height - h) + 1))
+        else:
+            col = int(round(chip.col + (sx - w) / 2))
+            row = int(round(chip.row + (sy - h) / 2))
+            col = min(max(col, 0), info.width - w) if info.width >= w else 0
+            row = min(max(row, 0), info.height - h) if info.height >= h else 0
+        return chip.image, Window(col, row, w, h)
 
     def read(
-        self, index: int, rng: np.random.Generator | None = None
+        self, index: int, rng: np.random.Generator | None = None, scale: float = 1.0
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Raw uint8 image chip and mask (0/1, :data:`IGNORE` outside) of item ``index``."""
-        i, win = self.window(index, rng)
+        """Image chip and mask (0/1, :data:`IGNORE` outside the image) of item ``index``.
+
+        At ``scale == 1`` the raw chip (file dtype); otherwise the window of
+        :meth:`window` resized to the chip size (float32 bilinear image,
+        nearest mask).
+        """
+        i, win = self.window(index, rng, scale)
         pair, info = self.pairs[i], self.infos[i]
         image = read_window(self._dataset(pair.im_file), win, list(info.bands))
         raw = read_window(self._dataset(pair.mask_file), win, [1])[0]
         mask = binarise_mask(raw, self.mask_threshold, self.n_classes)
-        inside_r = max(0, min(win.height, info.height - win.row_off))
-        inside_c = max(0, min(win.width, info.width - win.col_off))
-        if inside_r < win.height or inside_c < win.width:
-            mask[inside_r:, :] = IGNORE
-            mask[:, inside_c:] = IGNORE
+        r0, c0 = max(0, -win.row_off), max(0, -win.col_off)
+        r1 = max(r0, min(win.height, info.height - win.row_off))
+        c1 = max(c0, min(win.width, info.width - win.col_off))
+        if (r0, c0, r1, c1) != (0, 0, win.height, win.width):
+            inside = np.zeros(mask.shape, bool)
+            inside[r0:r1, c0:c1] = True
+            mask[~inside] = IGNORE
+        if (win.width, win.height) != tuple(self.slice):
+            image, mask = resize_pair(image, mask, self.slice)
         return image, mask
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        image, mask = self.read(index, rng)
+        scale = draw_scale(rng, self.augment) if self.augment is not None else 1.0
+        image, mask = self.read(index, rng, scale)
         if self.augment is not None:
             x, mask = augment_pair(image, mask, rng, self.augment)
         else:

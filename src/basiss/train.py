@@ -9,7 +9,13 @@
 - ``last.pt``: the latest weights plus ``training_state`` (epoch, optimizer,
   schedule, best score, patience counter), which ``resume=True`` continues from;
 - ``log.csv``: one row per epoch (losses, validation pixel metrics at 0.5,
-  learning rate, seconds, training chips/s).
+  learning rate, seconds, training chips/s, then the validation F1 of each
+  source as ``val_f1_<source>``).
+
+Several sources (file lists or folders) train together: each is split by
+image on its own, validated on its own (``val_f1_<source>``), and with
+``source_weights`` the training chips are drawn so that each source gets its
+share of the samples whatever its size.
 
 The learning rate follows a cosine from ``lr`` down to ``lr / 100`` (with a
 short linear warm-up) over the run's *progress*, which is the larger of the
@@ -21,26 +27,29 @@ halves the rate when the monitored score stalls instead.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from basiss.augment import Augment
 from basiss.checkpoint import ModelSpec, read_checkpoint, resolve_device, save_checkpoint
 from basiss.data import (
-    Augment,
     ChipDataset,
     ImageInfo,
     chip_index,
     dataset_statistics,
     discover_pairs,
     image_info,
+    source_names,
     split_by_image,
 )
 from basiss.errors import BasissError
@@ -54,7 +63,7 @@ from basiss.raster import atomic_output
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "plateau")
-MONITORS = ("val_loss", "val_f1")
+MONITORS = ("val_loss", "val_f1", "val_f1_min")
 LOG_COLUMNS = (
     "epoch",
     "train_loss",
@@ -89,13 +98,24 @@ class TrainConfig:
         schedule: ``cosine`` (over progress, see the module doc) or ``plateau``.
         validation_split: fraction of images held out (per source, seeded).
         early_stopping_patience: epochs without improvement before stopping.
-        monitor: ``val_loss`` (default) or ``val_f1``: what best.pt and early
+        monitor: ``val_loss`` (default), ``val_f1`` (all validation pixels) or
+            ``val_f1_min`` (the worst source's F1): what best.pt and early
             stopping follow.
-        augment: flips, 90-degree rotations, mild brightness/contrast.
+        augment: master switch of augmentation.
+        augmentation: what augmentation does when on (see
+            :class:`basiss.augment.Augment`); default :meth:`Augment.sources`:
+            flips, rotations, zoom 0.7-1.4x and photometric changes that
+            imitate other sources.
         random_crop: sample a random window of the chip's image per item.
         mask_threshold: mask values above it are road (CIL: 127).
-        norm: ``fixed`` (x/255), ``image`` (per chip and band) or ``dataset``
-            (per-band statistics of the training images, stored in the checkpoint).
+        norm: ``image`` (default: each chip standardised per band, which
+            makes the model blind to a source's gain and offset), ``fixed``
+            (x/255) or ``dataset`` (per-band statistics of the training images);
+            kind and statistics are stored in the checkpoint.
+        source_weights: sampling weight of each source (same order as
+            ``file_lists``): a source's share of the training samples, whatever
+            its chip count (drawn with replacement). None = every chip once
+            per epoch (shares follow the chip counts).
         max_minutes: wall-clock budget; the run stops cleanly (validating and
             saving) before it runs out.
         max_chips_per_epoch: cap an epoch at this many chips (random subset
@@ -125,9 +145,11 @@ class TrainConfig:
     early_stopping_patience: int = 4
     monitor: str = "val_loss"
     augment: bool = True
+    augmentation: Augment = field(default_factory=Augment.sources)
     random_crop: bool = False
     mask_threshold: float = 0.0
-    norm: str = "fixed"
+    norm: str = "image"
+    source_weights: list[float] | None = None
     max_minutes: float | None = None
     max_chips_per_epoch: int | None = None
     resume: bool = False
@@ -152,6 +174,7 @@ class TrainResult:
     seconds: float
     stopped: str = "epochs"
     history: list[dict[str, float]] = field(default_factory=list)
+    val_f1_per_source: dict[str, float] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -174,12 +197,49 @@ def cosine_lr(base: float, progress_: float, step: int, warmup_steps: int = 50) 
 
 
 def _plain_config(c: TrainConfig) -> dict[str, Any]:
-    """The config as plain values (paths as strings), for the checkpoint's record."""
-    d = asdict(c)
-    d["file_lists"] = [str(p) for p in c.file_lists]
-    d["out"] = str(c.out)
-    d["slice"], d["stride"] = list(c.slice), list(c.stride)
-    return d
+    """The config as plain values (paths as strings, tuples as lists), for the checkpoint."""
+    return json.loads(json.dumps(asdict(c), default=str))
+
+
+def sampling_probabilities(chip_sources: Sequence[int], weights: Sequence[float]) -> np.ndarray:
+    """Probability of each training chip so that source ``k`` gets ``weights[k]`` of the draws.
+
+    Args:
+        chip_sources: the source number of each chip.
+        weights: a non-negative weight per source (normalised here; sources
+            without chips drop out and the others share their weight).
+
+    Returns:
+        float64 probabilities summing to 1: ``w_k / sum(w) / n_chips_k``.
+    """
+    src = np.asarray(chip_sources, dtype=np.intp)
+    w = np.asarray(weights, dtype=np.float64)
+    counts = np.bincount(src, minlength=len(w)).astype(np.float64)
+    w = np.where(counts > 0, w, 0.0)
+    if w.sum() <= 0:
+        raise BasissError("source weights: every source with training chips has weight 0")
+    per_chip = (w / w.sum()) / np.maximum(counts, 1.0)
+    p = per_chip[src]
+    return p / p.sum()
+
+
+def epoch_order(
+    n_chips: int,
+    n_draw: int,
+    seed: int,
+    epoch: int,
+    probabilities: np.ndarray | None = None,
+) -> list[int]:
+    """The chip indices of one epoch, seeded by ``(seed, epoch)``.
+
+    Without probabilities: a permutation cut to ``n_draw`` (every chip at most
+    once). With them: ``n_draw`` weighted draws with replacement.
+    """
+    g = torch.Generator().manual_seed(seed * 100003 + epoch)
+    if probabilities is None:
+        return torch.randperm(n_chips, generator=g)[:n_draw].tolist()
+    p = torch.from_numpy(np.asarray(probabilities, dtype=np.float64))
+    return torch.multinomial(p, n_draw, replacement=True, generator=g).tolist()
 
 
 def _check_config(c: TrainConfig) -> None:
@@ -192,6 +252,16 @@ def _check_config(c: TrainConfig) -> None:
         (c.norm in NORM_KINDS, f"unknown normalisation {c.norm!r}"),
         (c.monitor in MONITORS, f"unknown monitor {c.monitor!r}; choose from {MONITORS}"),
         (c.n_classes >= 1, "n_classes must be >= 1"),
+        (
+            c.source_weights is None
+            or (
+                len(c.source_weights) == len(c.file_lists)
+                and min(c.source_weights) >= 0
+                and sum(c.source_weights) > 0
+            ),
+            f"--source-weights needs {len(c.file_lists)} non-negative weight(s) "
+            f"(one per --file-list), got {c.source_weights}",
+        ),
         (0.0 <= c.validation_split < 1.0, "validation split must be in [0, 1)"),
         (min(*c.slice, *c.stride, c.batch_size, c.epochs) >= 1, "sizes must be >= 1"),
         (bool(c.file_lists), "no file list given"),
@@ -221,6 +291,8 @@ class _Data:
     infos: list[ImageInfo]
     train_images: list[int]
     val_images: list[int]
+    source_of: list[int]
+    names: list[str]
 
 
 def _load_sources(c: TrainConfig) -> _Data:
@@ -228,11 +300,13 @@ def _load_sources(c: TrainConfig) -> _Data:
     pairs: list[Pair] = []
     train_images: list[int] = []
     val_images: list[int] = []
+    source_of: list[int] = []
     for k, source in enumerate(c.file_lists):
         src = discover_pairs(source)
         tr, va = split_by_image(len(src), c.validation_split, c.seed + k)
         off = len(pairs)
         pairs += src
+        source_of += [k] * len(src)
         train_images += [off + i for i in tr]
         val_images += [off + i for i in va]
     infos = [image_info(p, c.n_bands) for p in pairs]
@@ -243,15 +317,20 @@ def _load_sources(c: TrainConfig) -> _Data:
                 f"{p.im_file}: has {len(info.bands)} bands, {pairs[0].im_file} has {n}; "
                 "set --n-bands"
             )
-    return _Data(pairs, infos, train_images, val_images)
+    return _Data(pairs, infos, train_images, val_images, source_of, source_names(c.file_lists))
 
 
 # --------------------------------------------------------------------------- log
 
 
-def _write_log(path: Path, rows: list[dict[str, float]]) -> None:
+def log_columns(names: Sequence[str]) -> tuple[str, ...]:
+    """The log's columns: :data:`LOG_COLUMNS`, then ``val_f1_<source>`` per source."""
+    return LOG_COLUMNS + tuple(f"val_f1_{n}" for n in names)
+
+
+def _write_log(path: Path, rows: list[dict[str, float]], columns: Sequence[str]) -> None:
     with atomic_output(path) as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+        w = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
         w.writeheader()
         for r in rows:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
@@ -283,7 +362,11 @@ def evaluate_loader(
     device: torch.device,
     channels_last: bool = False,
 ) -> dict[str, float]:
-    """Loss (mean over valid pixels) and pixel precision/recall/F1/IoU at 0.5, micro-averaged."""
+    """Loss (mean over valid pixels) and pixel precision/recall/F1/IoU at 0.5, micro-averaged.
+
+    The dict also holds the counts (``tp``, ``fp``, ``fn``, ``n_valid``), so
+    results of several loaders combine exactly (:func:`combine_metrics`).
+    """
     model.eval()
     tp = fp = fn = 0
     loss_sum = 0.0
@@ -307,6 +390,19 @@ def evaluate_loader(
         fn += int((~pred & truth).sum())
     out = {"loss": loss_sum / n_valid if n_valid else math.nan}
     out.update(pixel_metrics(tp, fp, fn))
+    out.update({"tp": float(tp), "fp": float(fp), "fn": float(fn), "n_valid": float(n_valid)})
+    return out
+
+
+def combine_metrics(parts: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Metrics of the union of several :func:`evaluate_loader` results (counts summed)."""
+    if len(parts) == 1:
+        return dict(parts[0])
+    tp, fp, fn, nv = (sum(p.get(k, 0.0) for p in parts) for k in ("tp", "fp", "fn", "n_valid"))
+    loss = sum(p["loss"] * p.get("n_valid", 0.0) for p in parts if p.get("n_valid", 0.0) > 0)
+    out = {"loss": loss / nv if nv else math.nan}
+    out.update(pixel_metrics(int(tp), int(fp), int(fn)))
+    out.update({"tp": tp, "fp": fp, "fn": fn, "n_valid": nv})
     return out
 
 
@@ -317,6 +413,9 @@ def _score(monitor: str, val: dict[str, float], train_loss: float) -> float:
     """Lower is better. Without validation images, the training loss."""
     if math.isnan(val["loss"]):
         return train_loss
+    if monitor == "val_f1_min":
+        per_source = [v for k, v in val.items() if k.startswith("f1_") and not math.isnan(v)]
+        return -min(per_source, default=val["f1"])
     return val["loss"] if monitor == "val_loss" else -val["f1"]
 
 
@@ -387,7 +486,18 @@ def train(
     )
 
     train_chips = chip_index(data.pairs, data.infos, data.train_images, c.slice, c.stride)
-    val_chips = chip_index(data.pairs, data.infos, data.val_images, c.slice, c.slice)
+    n_sources = len(data.names)
+    val_chips_of = [
+        chip_index(
+            data.pairs,
+            data.infos,
+            [i for i in data.val_images if data.source_of[i] == k],
+            c.slice,
+            c.slice,
+        )
+        for k in range(n_sources)
+    ]
+    n_val_chips = sum(len(v) for v in val_chips_of)
     if not train_chips:
         raise BasissError("no training chips: every chip of the training images is nodata")
     common = dict(
@@ -400,13 +510,24 @@ def train(
     )
     train_ds = ChipDataset(
         chips=train_chips,
-        augment=Augment() if c.augment else None,
+        augment=c.augmentation if c.augment else None,
         random_crop=c.random_crop,
         seed=c.seed,
         **common,  # type: ignore[arg-type]
     )
-    val_ds = ChipDataset(chips=val_chips, **common)  # type: ignore[arg-type]
-    val_loader = DataLoader(val_ds, batch_size=c.batch_size, num_workers=c.workers)
+    val_sets = [
+        (k, ChipDataset(chips=chips, **common))  # type: ignore[arg-type]
+        for k, chips in enumerate(val_chips_of)
+        if chips
+    ]
+    val_loaders = [
+        (k, DataLoader(ds, batch_size=c.batch_size, num_workers=c.workers)) for k, ds in val_sets
+    ]
+    probabilities = None
+    if c.source_weights is not None:
+        chip_sources = [data.source_of[ch.image] for ch in train_chips]
+        probabilities = sampling_probabilities(chip_sources, c.source_weights)
+    columns = log_columns(data.names)
 
     torch.manual_seed(c.seed)
     model = spec.build().to(device)
@@ -455,8 +576,7 @@ def train(
         t_epoch = time.monotonic()
         model.train()
         train_ds.set_epoch(epoch)
-        g = torch.Generator().manual_seed(c.seed * 100003 + epoch)
-        order = torch.randperm(len(train_chips), generator=g)[:n_per_epoch].tolist()
+        order = epoch_order(len(train_chips), n_per_epoch, c.seed, epoch, probabilities)
         loader = DataLoader(
             torch.utils.data.Subset(train_ds, order),
             batch_size=c.batch_size,
@@ -472,7 +592,7 @@ def train(
                 est_val = (
                     val_seconds
                     if not math.isnan(val_seconds)
-                    else (len(val_chips) / c.batch_size * sec_per_batch / 2.5)
+                    else (n_val_chips / c.batch_size * sec_per_batch / 2.5)
                 )
                 if elapsed + sec_per_batch + est_val + 2.0 > budget:
                     out_of_time = True
@@ -512,7 +632,17 @@ def train(
             break
         train_seconds = time.monotonic() - t_epoch
         t_val = time.monotonic()
-        val = evaluate_loader(model, val_loader, loss_fn, c.n_classes, device, c.channels_last)
+        per_source = {
+            k: evaluate_loader(model, loader, loss_fn, c.n_classes, device, c.channels_last)
+            for k, loader in val_loaders
+        }
+        val = (
+            combine_metrics(list(per_source.values()))
+            if per_source
+            else {"loss": math.nan, **pixel_metrics(0, 0, 0)}
+        )
+        for k, name in enumerate(data.names):
+            val[f"f1_{name}"] = per_source[k]["f1"] if k in per_source else math.nan
         val_seconds = time.monotonic() - t_val
         train_loss = loss_sum / n_seen
         score = _score(c.monitor, val, train_loss)
@@ -530,6 +660,7 @@ def train(
             "seconds": time.monotonic() - t_epoch,
             "chips_per_s": n_seen / max(train_seconds, 1e-9),
         }
+        row.update({f"val_f1_{n}": val[f"f1_{n}"] for n in data.names})
         history.append(row)
         epochs_run += 1
         spec.extra = {"epoch": epoch, "monitor": c.monitor, "loss": c.loss, "seed": c.seed}
@@ -554,7 +685,7 @@ def train(
             "scheduler": plateau.state_dict() if plateau is not None else {},
         }
         save_checkpoint(last_path, model, spec, training_state=state)
-        _write_log(log_path, history)
+        _write_log(log_path, history, columns)
         if on_epoch is not None:
             on_epoch(row)
         if out_of_time:
@@ -567,7 +698,8 @@ def train(
             stopped = "max-minutes"
             break
     train_ds.close()
-    val_ds.close()
+    for _, ds in val_sets:
+        ds.close()
     if not best_path.is_file():
         raise BasissError("the run ended before a single epoch finished (raise --max-minutes)")
     return TrainResult(
@@ -581,4 +713,5 @@ def train(
         seconds=time.monotonic() - t_start,
         stopped=stopped,
         history=history,
+        val_f1_per_source={n: best_val.get(f"f1_{n}", math.nan) for n in data.names},
     )

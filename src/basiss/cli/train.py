@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from basiss.augment import Augment
 from basiss.cli._common import add_device_arguments, fraction, positive_int
 from basiss.losses import LOSSES
 from basiss.models import model_names
@@ -17,8 +18,131 @@ DESCRIPTION = """\
 Train a road-segmentation net on chips cut from image/mask pairs. Sources are
 file-list CSVs (name, im_file, im_vis_file, mask_file, mask_vis_file) or folders
 holding images/ and groundtruth/ (or masks/) files of the same name. Whole
-images are held out for validation. Writes OUT/best.pt (best validation loss,
-or F1 with --monitor val_f1), OUT/last.pt (resumable) and OUT/log.csv."""
+images are held out for validation, per source; with several sources the log
+has each source's validation F1 (val_f1_<source>) and --source-weights sets each
+source's share of the training samples. Augmentation imitates imagery from other
+sources (zoom, gain, contrast, gamma, colour, blur, noise); each part has an
+option below (0, or 1 1 for ranges, switches it off). Writes OUT/best.pt (best
+validation loss, or F1 with --monitor), OUT/last.pt (resumable) and OUT/log.csv."""
+
+
+def _non_negative(text: str) -> float:
+    """argparse type: a float >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive(text: str) -> float:
+    """argparse type: a float > 0."""
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def add_augment_arguments(p: argparse.ArgumentParser) -> None:
+    """The augmentation options; defaults are :meth:`basiss.augment.Augment.sources`."""
+    d = Augment.sources()
+    g = p.add_argument_group("augmentation (training chips only)")
+    g.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        help="switch off all augmentation (geometric and photometric)",
+    )
+    g.add_argument(
+        "--aug-photometric",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="photometric changes imitating other sources (the --aug-* values below)",
+    )
+    g.add_argument(
+        "--aug-scale",
+        type=_positive,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=list(d.scale),
+        help="zoom range (log-uniform) of image and mask; 1 1 = off",
+    )
+    g.add_argument(
+        "--aug-gain",
+        type=_positive,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=list(d.gain),
+        help="multiplicative brightness range (log-uniform); 1 1 = off",
+    )
+    g.add_argument(
+        "--aug-brightness",
+        type=_non_negative,
+        default=d.brightness,
+        help="max additive brightness shift, fraction of 255",
+    )
+    g.add_argument(
+        "--aug-contrast",
+        type=_non_negative,
+        default=d.contrast,
+        help="max relative contrast change",
+    )
+    g.add_argument(
+        "--aug-gamma",
+        type=_non_negative,
+        default=d.gamma,
+        help="gamma drawn in [1/(1+G), 1+G]",
+    )
+    g.add_argument(
+        "--aug-band-gain",
+        type=_non_negative,
+        default=d.band_gain,
+        help="max relative gain per band (colour balance)",
+    )
+    g.add_argument(
+        "--aug-saturation",
+        type=_non_negative,
+        default=d.saturation,
+        help="max relative saturation change (3-band images)",
+    )
+    g.add_argument(
+        "--aug-hue", type=_non_negative, default=d.hue, help="max hue rotation in turns (3 bands)"
+    )
+    g.add_argument(
+        "--aug-blur", type=_non_negative, default=d.blur, help="max Gaussian blur sigma in pixels"
+    )
+    g.add_argument(
+        "--aug-noise",
+        type=_non_negative,
+        default=d.noise,
+        help="max std of Gaussian sensor noise (0..255 scale)",
+    )
+    g.add_argument(
+        "--aug-p",
+        type=fraction,
+        default=d.p,
+        help="probability of each of gain, gamma, band gain, saturation, hue, blur, noise, zoom",
+    )
+
+
+def augment_from_args(args: argparse.Namespace) -> Augment:
+    """The :class:`Augment` the parsed options describe."""
+    aug = Augment(
+        brightness=args.aug_brightness,
+        contrast=args.aug_contrast,
+        gain=(min(args.aug_gain), max(args.aug_gain)),
+        gamma=args.aug_gamma,
+        band_gain=args.aug_band_gain,
+        saturation=args.aug_saturation,
+        hue=args.aug_hue,
+        blur=args.aug_blur,
+        noise=args.aug_noise,
+        scale=(min(args.aug_scale), max(args.aug_scale)),
+        p=args.aug_p,
+    )
+    return aug if args.aug_photometric else aug.without_photometric()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,12 +236,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--monitor", choices=MONITORS, default="val_loss", help="score for best.pt and early stop"
     )
     p.add_argument(
-        "--no-augment",
-        dest="augment",
-        action="store_false",
-        help="switch off flips, rotations and brightness/contrast jitter",
-    )
-    p.add_argument(
         "--random-crop",
         action="store_true",
         help="sample a random window of each chip's image instead of the grid window",
@@ -132,8 +250,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--norm",
         choices=NORM_KINDS,
-        default="fixed",
-        help="input normalisation: x/255, per-chip standardisation, or training-set statistics",
+        default="image",
+        help="input normalisation: image = each chip standardised per band (robust to another "
+        "source's brightness and contrast), fixed = x/255, dataset = training-set statistics",
+    )
+    p.add_argument(
+        "--source-weights",
+        type=_non_negative,
+        nargs="+",
+        default=None,
+        metavar="W",
+        help="sampling weight of each --file-list, in order (a source's share of the training "
+        "samples, drawn with replacement); default: every chip once per epoch",
     )
     p.add_argument(
         "--max-minutes", type=float, default=None, help="wall-clock budget; stops cleanly"
@@ -156,6 +284,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of split, weights and augmentation")
     add_device_arguments(p)
+    add_augment_arguments(p)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -184,6 +313,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         early_stopping_patience=args.early_stopping_patience,
         monitor=args.monitor,
         augment=args.augment,
+        augmentation=augment_from_args(args),
+        source_weights=list(args.source_weights) if args.source_weights else None,
         random_crop=args.random_crop,
         mask_threshold=args.mask_threshold,
         norm=args.norm,
@@ -199,9 +330,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def _print_row(row: dict[str, float]) -> None:
+    per_source = [k for k in row if k.startswith("val_f1_")]
+    sources = ""
+    if len(per_source) > 1:
+        sources = " [" + ", ".join(f"{k[7:]} {row[k]:.4f}" for k in per_source) + "]"
     print(
         f"epoch {int(row['epoch'])}: train_loss {row['train_loss']:.4f} "
-        f"val_loss {row['val_loss']:.4f} val_f1 {row['val_f1']:.4f} "
+        f"val_loss {row['val_loss']:.4f} val_f1 {row['val_f1']:.4f}{sources} "
         f"val_iou {row['val_iou']:.4f} ({row['seconds']:.0f} s, {row['chips_per_s']:.2f} chips/s)",
         flush=True,
     )
