@@ -116,12 +116,12 @@ def split_rows(n_rows: int, n_blocks: int) -> list[tuple[int, int]]:
     """Split chip rows ``0 .. n_rows-1`` into ``n_blocks`` consecutive near-equal ranges.
 
     >>> split_rows(27, 4)
-    [(0, 7), (7, 14), (14, 20), (20, 27)]
+    [(0, 6), (6, 13), (13, 20), (20, 27)]
     """
     if n_rows < 1 or n_blocks < 1:
         raise ValueError(f"need n_rows, n_blocks >= 1, got {n_rows}, {n_blocks}")
     k = min(n_blocks, n_rows)
-    edges = [round(i * n_rows / k) for i in range(k + 1)]
+    edges = [i * n_rows // k for i in range(k + 1)]
     return list(zip(edges[:-1], edges[1:], strict=True))
 
 
@@ -133,7 +133,8 @@ def plan_blocks(
     Args:
         chip_rows: the number of chip rows of each scene.
         workers: worker threads of the cluster.
-        block_rows: chip rows per block; None: automatic. The automatic size
+        block_rows: chip rows per block (the last block of a scene may have
+            fewer); None: automatic. The automatic size
             aims at ``BLOCKS_PER_WORKER`` blocks per worker over the whole run,
             splitting a scene in proportion to its share of the rows, with
             blocks of ``MIN_BLOCK_ROWS`` to ``MAX_BLOCK_ROWS`` chip rows (a
@@ -146,7 +147,7 @@ def plan_blocks(
     if block_rows is not None:
         if block_rows < 1:
             raise BasissError(f"block rows must be >= 1, got {block_rows}")
-        return [split_rows(n, math.ceil(n / block_rows)) for n in chip_rows]
+        return [[(a, min(a + block_rows, n)) for a in range(0, n, block_rows)] for n in chip_rows]
     total = max(1, sum(chip_rows))
     target = BLOCKS_PER_WORKER * max(1, workers)
     plans = []
