@@ -200,3 +200,77 @@ def test_dataset_statistics_match_numpy(tmp_path):
     assert norm.kind == "dataset"
     np.testing.assert_allclose(norm.mean, stack.mean(axis=1), rtol=1e-9)
     np.testing.assert_allclose(norm.std, stack.std(axis=1), rtol=1e-9)
+
+
+def test_untagged_constant_fourth_band_reads_as_rgb_but_nir_is_kept(tmp_path, make_raster):
+    """A 4-band GeoTIFF whose 4th band is 255 everywhere (no alpha tag) is RGB; a varying
+    4th band (near infrared) is kept, and asked for with n_bands=4."""
+    rng = np.random.default_rng(2)
+    rgb = rng.integers(1, 255, size=(3, 40, 40), dtype=np.uint8)
+    mask = make_raster(np.zeros((40, 40), np.uint8), name="m.tif")
+    ci = rasterio.enums.ColorInterp
+
+    def four_band(arr: np.ndarray, name: str, tag_alpha: bool) -> Pair:
+        path = make_raster(arr, name=name)  # GDAL tags a 4-band uint8 GeoTIFF as RGBA
+        with rasterio.open(path, "r+") as ds:
+            if not tag_alpha:
+                ds.colorinterp = [ci.gray, ci.undefined, ci.undefined, ci.undefined]
+            assert (ds.colorinterp[3] == ci.alpha) == tag_alpha
+        return Pair(name, str(path), mask_file=str(mask))
+
+    opaque = np.concatenate([rgb, np.full((1, 40, 40), 255, np.uint8)])
+    nir = np.concatenate([rgb, rng.integers(1, 255, size=(1, 40, 40), dtype=np.uint8)])
+    almost = opaque.copy()
+    almost[3, 20, 20] = 254  # one pixel of real data: not an opaque alpha
+    assert image_info(four_band(opaque, "o.tif", False)).bands == (1, 2, 3)
+    assert image_info(four_band(nir, "n.tif", False)).bands == (1, 2, 3, 4)
+    assert image_info(four_band(almost, "a.tif", False)).bands == (1, 2, 3, 4)
+    # NIR that GDAL tagged alpha: RGB by default, all four when asked for
+    tagged = four_band(nir, "t.tif", True)
+    assert image_info(tagged).bands == (1, 2, 3)
+    assert image_info(tagged, 4).bands == (1, 2, 3, 4)
+    assert image_info(tagged, 3).bands == (1, 2, 3)
+
+
+def test_rgba_predicts_the_same_as_its_rgb_copy(tmp_path, make_raster):
+    """RGBA (PNG, and GeoTIFF with an alpha band) through predict_image == the RGB copy."""
+    from basiss.checkpoint import ModelSpec, save_checkpoint
+    from basiss.models import create_model
+    from basiss.predict import PredictOptions, predict_image
+
+    torch.manual_seed(0)
+    model = create_model("unet-small", 3, 1, base=4)
+    spec = ModelSpec(
+        arch="unet-small",
+        in_channels=3,
+        n_classes=1,
+        bands=[1, 2, 3],
+        norm=Normalisation("image").to_dict(),
+        slice=(32, 32),
+        stride=(24, 24),
+        arch_kwargs={"base": 4},
+    )
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        last.weight *= 300.0  # a random net's output is nearly flat: make it vary
+    ckpt = save_checkpoint(tmp_path / "m.pt", model, spec)
+    rng = np.random.default_rng(4)
+    rgb = rng.integers(1, 255, size=(3, 40, 56), dtype=np.uint8)
+    rgba = np.concatenate([rgb, np.full((1, 40, 56), 255, np.uint8)])
+    files = {
+        "rgb": write_png(tmp_path / "rgb.png", rgb),
+        "rgba": write_png(tmp_path / "rgba.png", rgba),
+        "tif": make_raster(rgba, name="rgba.tif"),
+    }
+    with rasterio.open(files["tif"], "r+") as ds:
+        ci = rasterio.enums.ColorInterp
+        ds.colorinterp = [ci.red, ci.green, ci.blue, ci.alpha]
+    opts = PredictOptions(device="cpu", threads=1, show_progress=False)
+    probs = {}
+    for key, path in files.items():
+        out = predict_image(path, ckpt, tmp_path / key, opts)
+        with rasterio.open(out.prob_path) as ds:
+            probs[key] = ds.read(1)
+    assert probs["rgb"].std() > 0
+    assert np.array_equal(probs["rgba"], probs["rgb"])
+    assert np.array_equal(probs["tif"], probs["rgb"])

@@ -284,3 +284,103 @@ def test_early_stopping_follows_the_monitored_score(roads, tmp_path, monkeypatch
     assert res.stopped == "early-stopping" and res.epochs_run == 4
     assert res.best_epoch == 2 and res.val_metrics["f1"] == 0.6
     assert read_checkpoint(res.best_path)["spec"]["extra"]["epoch"] == 2
+
+
+def _two_sources(roads: Path, tmp_path: Path) -> list[Path]:
+    """The 8 images of ``roads`` as two sources: 'alpha' (5 images) and 'beta.csv' (3)."""
+    import shutil
+
+    from basiss.filelist import write_file_list
+
+    alpha = tmp_path / "alpha"
+    for sub in ("images", "groundtruth"):
+        (alpha / sub).mkdir(parents=True)
+        for i in range(5):
+            shutil.copy(roads / sub / f"im{i}.png", alpha / sub / f"im{i}.png")
+    beta = [p for p in discover_pairs(roads) if p.name in ("im5", "im6", "im7")]
+    return [alpha, write_file_list(tmp_path / "beta.csv", beta)]
+
+
+def test_per_source_validation_f1_in_the_log(roads, tmp_path):
+    sources = _two_sources(roads, tmp_path)
+    cfg = tiny(roads, tmp_path / "ms", epochs=2, validation_split=0.3, source_weights=[1, 3])
+    cfg = replace(cfg, file_lists=sources, monitor="val_f1_min")
+    res = train(cfg)
+    rows = list(csv.DictReader(res.log_path.open()))
+    assert list(rows[0])[:10] == [
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "val_precision",
+        "val_recall",
+        "val_f1",
+        "val_iou",
+        "lr",
+        "seconds",
+        "chips_per_s",
+    ]
+    assert list(rows[0])[10:] == ["val_f1_alpha", "val_f1_beta"]
+    for r in rows:
+        a, b, f1 = float(r["val_f1_alpha"]), float(r["val_f1_beta"]), float(r["val_f1"])
+        # micro-averaged F1 of the union is a mediant of the two: between them
+        assert min(a, b) - 1e-6 <= f1 <= max(a, b) + 1e-6
+    assert set(res.val_f1_per_source) == {"alpha", "beta"}
+    best = rows[res.best_epoch - 1]
+    assert res.val_f1_per_source["beta"] == pytest.approx(float(best["val_f1_beta"]), abs=1e-5)
+    # each source split on its own: 2 of alpha's 5 images, 1 of beta's 3
+    val = read_checkpoint(res.best_path)["spec"]["extra"]["val_images"]
+    assert len([v for v in val if v in {"im0", "im1", "im2", "im3", "im4"}]) == 2
+    assert len(val) == 3
+
+
+def test_source_weights_set_the_sampling_shares():
+    from basiss.train import epoch_order, sampling_probabilities
+
+    chip_sources = [0] * 30 + [1] * 10
+    n = 4000
+    for weights, share in (([1, 1], 0.5), ([1, 3], 0.75), ([0, 1], 1.0)):
+        p = sampling_probabilities(chip_sources, weights)
+        assert p.sum() == pytest.approx(1.0)
+        order = epoch_order(40, n, seed=0, epoch=1, probabilities=p)
+        got = np.mean([chip_sources[i] == 1 for i in order])
+        assert got == pytest.approx(share, abs=0.03), weights
+    # without weights: every chip once, shares follow the chip counts (1/4 here)
+    plain = epoch_order(40, 40, seed=0, epoch=1)
+    assert sorted(plain) == list(range(40))
+    # a source without chips drops out; the others share its weight
+    p = sampling_probabilities([0, 0, 2], [1, 5, 1])
+    assert p.tolist() == pytest.approx([0.25, 0.25, 0.5])
+
+
+def test_source_weights_must_match_the_sources(roads, tmp_path):
+    from basiss.errors import BasissError
+
+    with pytest.raises(BasissError, match="needs 1 non-negative"):
+        train(tiny(roads, tmp_path / "w", source_weights=[1, 1]))
+
+
+def test_cli_augmentation_and_source_options():
+    import argparse
+
+    from basiss.augment import Augment
+    from basiss.cli.train import add_arguments, config_from_args
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    base = ["--file-list", "a", "--file-list", "b", "--out", "o"]
+    cfg = config_from_args(p.parse_args(base))
+    assert cfg.augmentation == Augment.sources() and cfg.norm == "image"
+    assert cfg.source_weights is None and cfg.augment
+    cfg = config_from_args(
+        p.parse_args(
+            base
+            + ["--source-weights", "1", "2", "--aug-scale", "1", "1", "--no-aug-photometric"]
+            + ["--norm", "fixed"]
+        )
+    )
+    assert cfg.source_weights == [1.0, 2.0] and cfg.norm == "fixed"
+    assert cfg.augmentation == Augment.sources(scale=(1.0, 1.0)).without_photometric()
+    assert not cfg.augmentation.scales
+    cfg = config_from_args(p.parse_args(base + ["--aug-blur", "0", "--aug-scale", "1.5", "0.8"]))
+    assert cfg.augmentation.blur == 0 and cfg.augmentation.scale == (0.8, 1.5)
+    assert cfg.augmentation.noise == Augment.sources().noise

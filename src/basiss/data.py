@@ -184,33 +184,36 @@ def constant_fourth_band(ds: rasterio.io.DatasetReader, max_pixels: int = 250_00
     return bool((band == top).all())
 
 
-def image_bands(ds: rasterio.io.DatasetReader) -> list[int]:
-    """The 1-based bands an image contributes to training by default.
+def image_bands(ds: rasterio.io.DatasetReader, n_bands: int | None = None) -> list[int]:
+    """The 1-based bands an image contributes to training.
 
-    :func:`basiss.raster.default_bands` (a 4th band with the alpha colour
-    interpretation is dropped), and also a 4th band that is constant at the
-    dtype maximum (an opaque alpha without the tag): both read as RGB. A
-    varying 4th band (e.g. near infrared) is kept.
+    By default :func:`basiss.raster.default_bands` (a 4th band tagged alpha is
+    dropped), and also an untagged 4th band that is constant at the dtype
+    maximum (an opaque alpha saved as a plain band): both read as RGB. A
+    varying untagged 4th band (e.g. near infrared) is kept. ``n_bands`` asks
+    for the first ``n_bands`` bands explicitly: ``n_bands=4`` keeps a 4th band
+    whatever its tag (GDAL tags the 4th band of any 4-band uint8 GeoTIFF as
+    alpha unless told otherwise, NIR included).
     """
     bands = default_bands(ds)
     if len(bands) == 4 and constant_fourth_band(ds):
-        return [1, 2, 3]
-    return bands
+        bands = [1, 2, 3]
+    if n_bands is not None and len(bands) < n_bands <= ds.count:
+        bands = list(range(1, n_bands + 1))
+    return bands if n_bands is None else bands[:n_bands]
 
 
 def image_info(pair: Pair, n_bands: int | None = None) -> ImageInfo:
     """Open a pair once: image size, the bands to read, and mask agreement.
 
     The bands are :func:`image_bands` (RGBA with an alpha or constant-opaque
-    4th band -> RGB), cut to the first ``n_bands`` when given. Fewer bands than
+    4th band -> RGB; the first ``n_bands`` when given). Fewer bands than
     asked, or a mask of another size, is an error naming the file.
     """
     with open_raster(pair.im_file) as ds:
-        bands = image_bands(ds)
-        if n_bands is not None:
-            if len(bands) < n_bands:
-                raise file_error(pair.im_file, f"has {len(bands)} bands, --n-bands asks {n_bands}")
-            bands = bands[:n_bands]
+        bands = image_bands(ds, n_bands)
+        if n_bands is not None and len(bands) < n_bands:
+            raise file_error(pair.im_file, f"has {len(bands)} bands, --n-bands asks {n_bands}")
         w, h = ds.width, ds.height
     with open_raster(pair.mask_file) as ms:
         if (ms.width, ms.height) != (w, h):
