@@ -32,7 +32,8 @@ class DemoConfig:
         n_train, n_test, chip_size, broad_size: the sample (see :func:`basiss.sample.write_sample`).
         arch, arch_kwargs: the model; a light U-Net trains in minutes on a CPU.
         slice, stride: training and prediction chip size and step (pixels).
-        batch_size, lr: training settings.
+        batch_size, lr, norm: training settings (one source, so mild augmentation
+            and a fixed 1/255 scale; see :mod:`basiss.normalize`).
         train_minutes: training budget (wall clock).
         max_epochs: epoch cap (early stopping may end sooner).
         buffer_meters: road half-width of truth masks (SpaceNet: 2 m).
@@ -49,12 +50,13 @@ class DemoConfig:
     chip_size: int = 1300
     broad_size: int = 6000
     arch: str = "unet-small"
-    arch_kwargs: dict[str, Any] = field(default_factory=lambda: {"base": 16})
+    arch_kwargs: dict[str, Any] = field(default_factory=lambda: {"base": 8})
     slice: int = 256
     stride: int = 192
     batch_size: int = 8
-    lr: float = 2e-3
-    train_minutes: float = 2.0
+    lr: float = 3e-3
+    norm: str = "fixed"
+    train_minutes: float = 3.0
     max_epochs: int = 40
     buffer_meters: float = 2.0
     relax_px: int = 10
@@ -85,6 +87,7 @@ def run_demo(config: DemoConfig, log: Log = print) -> DemoResult:
         log: receives one line per step (the CLI prints them).
     """
     # Imported here so `basiss --help` stays fast.
+    from basiss.augment import Augment
     from basiss.evaluation import evaluate
     from basiss.labels import write_road_mask
     from basiss.masks import prepare_spacenet
@@ -163,6 +166,8 @@ def run_demo(config: DemoConfig, log: Log = print) -> DemoResult:
             epochs=c.max_epochs,
             lr=c.lr,
             loss="bce+dice",
+            norm=c.norm,
+            augmentation=Augment(),
             validation_split=0.15,
             max_minutes=c.train_minutes,
             device=c.device,

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="seed of sample, split and training")
     parser.add_argument(
-        "--train-minutes", type=float, default=2.0, help="training budget in minutes"
+        "--train-minutes", type=float, default=3.0, help="training budget in minutes"
     )
     parser.add_argument(
         "--broad-size", type=positive_int, default=6000, help="broad-area scene side (pixels)"
