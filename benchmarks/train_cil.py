@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from basiss.augment import Augment
 from basiss.checkpoint import load_checkpoint
 from basiss.data import ChipDataset, chip_index, discover_pairs, image_info
 from basiss.losses import make_loss
@@ -90,6 +91,12 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (preset)")
     p.add_argument("--loss", default="bce+dice", help="training loss")
     p.add_argument("--norm", default="fixed", help="fixed|image|dataset")
+    p.add_argument(
+        "--source-augment",
+        action="store_true",
+        help="the other-source augmentation (zoom, gamma, colour, blur, noise); "
+        "default: flips, rotations, mild brightness/contrast only",
+    )
     p.add_argument("--no-random-crop", action="store_true", help="grid chips, not random crops")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--seed", type=int, default=0, help="split/weights/augmentation seed")
@@ -120,6 +127,7 @@ def main() -> int:
         early_stopping_patience=10_000,
         monitor="val_f1",
         random_crop=not args.no_random_crop,
+        augmentation=Augment.sources() if args.source_augment else Augment(),
         mask_threshold=127,
         norm=args.norm,
         max_minutes=args.minutes,
