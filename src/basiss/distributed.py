@@ -46,7 +46,9 @@ Model once per worker
     keeps the predictor it built in a small cache keyed by the checkpoint's
     path, mtime and size and the prediction options (:func:`worker_predictor`),
     so the model is loaded (and, for ``--engine onnx``, exported) once per
-    worker, and a re-trained checkpoint at the same path is picked up.
+    worker, and a re-trained checkpoint at the same path is picked up. On
+    its first load a worker also undoes the nanny's ``MALLOC_TRIM_THRESHOLD_``
+    (:func:`_relax_malloc_trim`), which made inference 3x slower.
     Torch threads per worker: ``--threads``, else the worker's Dask threads
     (``dask worker --nthreads``); a ``local:N`` cluster gives each worker
     ``cores // N``.
@@ -63,8 +65,10 @@ Failures
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import math
+import os
 import shutil
 import threading
 import time
@@ -177,6 +181,31 @@ def _worker_threads() -> int | None:
         return None
 
 
+def _relax_malloc_trim() -> bool:
+    """Undo, in this process, the nanny's ``MALLOC_TRIM_THRESHOLD_=65536`` (glibc only).
+
+    Dask's nanny starts workers with that setting so they hand freed memory
+    back to the OS at once. A fixed trim threshold also freezes glibc's mmap
+    threshold at 128 KiB, so every chip batch's tensors are fresh ``mmap``
+    pages, and inference runs 3x slower (measured, 1 thread, small unet: four
+    600x600 scenes in 1.6 s in a plain process, 4.9 s in a worker, 2.2 s in a
+    worker after this). Here the thresholds become 32 MiB (mmap: larger
+    arrays are still returned at once) and 128 MiB (trim).
+
+    Returns:
+        True when the thresholds were changed.
+    """
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    ok = libc.mallopt(m_mmap_threshold, 32 << 20) == 1
+    return libc.mallopt(m_trim_threshold, 128 << 20) == 1 and ok
+
+
 def worker_predictor(checkpoint: PathLike, options: PredictOptions) -> Predictor:
     """The predictor for ``checkpoint``, built once per worker process and cached.
 
@@ -197,6 +226,8 @@ def worker_predictor(checkpoint: PathLike, options: PredictOptions) -> Predictor
     with _CACHE_LOCK:
         pred = _CACHE.get(key)
         if pred is None:
+            if not _LOADS:
+                _relax_malloc_trim()
             pred = load_predictor(path, opts)
             _LOADS += 1
             while len(_CACHE) >= CACHE_SIZE:
