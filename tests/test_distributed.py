@@ -157,7 +157,7 @@ def test_blocks_assembled_equal_one_process_bit_for_bit(blend, ckpt, make_raster
     arr[:, 380:, :] = 0  # nodata bottom
     arr[:, :, :40] = 0
     img = make_raster(arr)
-    opts = PredictOptions(blend=blend, batch_size=3, show_progress=False)
+    opts = PredictOptions(blend=blend, batch_size=3, threads=1, show_progress=False)
     pred = load_predictor(ckpt, opts)
     single = predict_image(img, pred, tmp_path / "single")
     with open_raster(img) as ds:
