@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -45,6 +46,13 @@ def max_diff(a: Path, b: Path) -> int:
 
     with rasterio.open(a) as x, rasterio.open(b) as y:
         return int(np.abs(x.read().astype(int) - y.read().astype(int)).max())
+
+
+def warm_up(ckpt: str, opts) -> str:
+    """On a worker: import torch and load the model into the worker's cache."""
+    from basiss.distributed import worker_predictor
+
+    return worker_predictor(ckpt, opts).engine.name
 
 
 def main() -> int:
@@ -99,6 +107,7 @@ def main() -> int:
                 Client(cluster) as client,
             ):
                 predict_distributed([warm], ckpt, d / "warm", opts, scheduler=client)
+                client.run(warm_up, str(ckpt.resolve()), opts)  # every worker, not just one
                 start = time.perf_counter() - t0
                 t1 = time.perf_counter()
                 outs = predict_distributed(scenes, ckpt, d / f"dask{n}", opts, scheduler=client)
@@ -134,7 +143,8 @@ def main() -> int:
         line = (
             f"- {dt.date.today()} `{cmd}` ({args.scenes} scenes {args.size}x{args.size}, "
             f"{model}, 1 thread per worker): {parts}; 'dask-2 blocks' = one {args.size}x"
-            f"{args.size * args.scenes} scene in chip-row blocks\n"
+            f"{args.size * args.scenes} scene in chip-row blocks; load average at the end "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n"
         )
         with open(RESULTS, "a") as fh:
             fh.write(line)
