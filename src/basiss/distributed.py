@@ -110,7 +110,7 @@ MAX_BLOCK_ROWS = 16
 #: Blocks aimed at per worker (load balance when few scenes are large).
 BLOCKS_PER_WORKER = 2
 #: Seconds to wait for a cluster (connection, first workers).
-CONNECT_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 20.0
 
 
 # ------------------------------------------------------------------ planning (pure)
