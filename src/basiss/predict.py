@@ -16,6 +16,12 @@ edge). The image is processed one chip row at a time:
 
 Peak memory therefore depends on image width and chip size, never on height.
 
+Steps 1-3 are one function, :func:`stream_rows`, which can also run a block
+of consecutive chip rows (plus the halo of chip rows above it, so the block's
+pixel rows come out exactly as in a whole-image run): :func:`predict_image`
+runs it over the whole image, :mod:`basiss.distributed` over blocks on Dask
+workers.
+
 Outputs, on the input's exact grid (CRS, transform, size), tiled + deflate:
 
 - ``<stem>_prob.tif``: uint8, one band per non-background class, probability
