@@ -233,6 +233,16 @@ def test_cli_scheduler_address(ckpt, client, make_raster, tmp_path, capsys):
     assert "local:N or tcp://HOST:PORT" in capsys.readouterr().err
 
 
+def test_cli_local_cluster(ckpt, make_raster, tmp_path, capsys):
+    img = make_raster(_image(7, 150, 130), name="loc.tif")
+    out = tmp_path / "o"
+    argv = ["predict", "--weights", str(ckpt), "--out", str(out), str(img), "--threads", "1"]
+    assert main([*argv, "--scheduler", "local:1"]) == 0
+    ref = predict_image(img, ckpt, tmp_path / "one", PredictOptions(threads=1, show_progress=False))
+    _assert_same_outputs(ref, type(ref)(out / "loc_prob.tif", out / "loc_mask.tif", 0, 0))
+    assert _leftovers(out) == []
+
+
 def test_task_error_and_killed_worker_still_give_the_complete_output(
     ckpt, client, make_raster, tmp_path
 ):

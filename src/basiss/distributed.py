@@ -405,9 +405,8 @@ def _local_threads(scheduler: Any) -> int | None:
     kind, n = parse_scheduler(scheduler)
     if kind != "local":
         return None
-    from basiss.cli._common import default_workers
-
-    return max(1, default_workers() // n)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // n)
 
 
 @dataclass
