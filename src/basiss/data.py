@@ -168,36 +168,17 @@ class ImageInfo:
     bands: tuple[int, ...]
 
 
-def constant_fourth_band(ds: rasterio.io.DatasetReader, max_pixels: int = 250_000) -> bool:
-    """True when ``ds`` has 4 bands and the 4th is the dtype's maximum everywhere.
-
-    That is an opaque alpha band written without the alpha colour
-    interpretation (e.g. an RGBA GeoTIFF saved as 4 plain bands). The band is
-    read decimated to about ``max_pixels`` pixels, once per image.
-    """
-    if ds.count != 4 or ds.dtypes[3] not in ("uint8", "uint16"):
-        return False
-    top = np.iinfo(ds.dtypes[3]).max
-    f = max(1.0, np.sqrt(ds.width * ds.height / max_pixels))
-    shape = (max(1, int(ds.height / f)), max(1, int(ds.width / f)))
-    band = ds.read(4, out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
-    return bool((band == top).all())
-
-
 def image_bands(ds: rasterio.io.DatasetReader, n_bands: int | None = None) -> list[int]:
     """The 1-based bands an image contributes to training.
 
-    By default :func:`basiss.raster.default_bands` (a 4th band tagged alpha is
-    dropped), and also an untagged 4th band that is constant at the dtype
-    maximum (an opaque alpha saved as a plain band): both read as RGB. A
+    By default :func:`basiss.raster.default_bands` (a 4th band tagged alpha,
+    or an untagged one constant at the dtype maximum, is dropped). A
     varying untagged 4th band (e.g. near infrared) is kept. ``n_bands`` asks
     for the first ``n_bands`` bands explicitly: ``n_bands=4`` keeps a 4th band
     whatever its tag (GDAL tags the 4th band of any 4-band uint8 GeoTIFF as
     alpha unless told otherwise, NIR included).
     """
     bands = default_bands(ds)
-    if len(bands) == 4 and constant_fourth_band(ds):
-        bands = [1, 2, 3]
     if n_bands is not None and len(bands) < n_bands <= ds.count:
         bands = list(range(1, n_bands + 1))
     return bands if n_bands is None else bands[:n_bands]

@@ -53,13 +53,32 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def opaque_fourth_band(ds: rasterio.io.DatasetReader, max_pixels: int = 250_000) -> bool:
+    """True when ``ds`` has 4 bands and the 4th is the dtype's maximum everywhere.
+
+    That is an opaque alpha band written without the alpha colour
+    interpretation (e.g. an RGBA image saved as 4 plain bands). The band is
+    read decimated to about ``max_pixels`` pixels.
+    """
+    if ds.count != 4 or ds.dtypes[3] not in ("uint8", "uint16"):
+        return False
+    top = np.iinfo(ds.dtypes[3]).max
+    f = max(1.0, np.sqrt(ds.width * ds.height / max_pixels))
+    shape = (max(1, int(ds.height / f)), max(1, int(ds.width / f)))
+    band = ds.read(4, out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
+    return bool((band == top).all())
+
+
 def default_bands(ds: rasterio.io.DatasetReader) -> list[int]:
     """The 1-based bands an image contributes by default.
 
-    A 4-band image whose 4th band is an alpha band (by colour interpretation)
-    is read as RGB; every other image contributes all its bands.
+    A 4-band image whose 4th band is alpha (by colour interpretation, or an
+    untagged band constant at the dtype maximum) is read as RGB; every other
+    image contributes all its bands (a varying 4th band such as NIR is kept).
     """
-    if ds.count == 4 and ds.colorinterp[3] == rasterio.enums.ColorInterp.alpha:
+    if ds.count == 4 and (
+        ds.colorinterp[3] == rasterio.enums.ColorInterp.alpha or opaque_fourth_band(ds)
+    ):
         return [1, 2, 3]
     return list(range(1, ds.count + 1))
 
