@@ -296,7 +296,9 @@ def check_bands(ds: rasterio.io.DatasetReader, spec: ModelSpec, path: PathLike) 
     bands = list(spec.bands)
     if bands == list(range(1, spec.in_channels + 1)):
         have = len(default_bands(ds))
-        if have != spec.in_channels:
+        # GDAL tags the 4th band of every 4-band uint8 GeoTIFF as alpha, NIR
+        # included: a model trained on 4 bands reads all 4.
+        if have != spec.in_channels and ds.count != spec.in_channels:
             raise file_error(path, f"has {have} band(s), the model takes {spec.in_channels}")
     elif max(bands) > ds.count:
         raise file_error(path, f"has {ds.count} band(s), the model reads bands {bands}")
