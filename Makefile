@@ -33,8 +33,26 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
+BENCHMARKS := masks train_throughput predict_throughput predict_dask predict_memory seams train_cil sources
+SEAMS_ON   := $(DEMO_OUT)/sample/broad_area/RGB-PanSharpen_AOI_9_Sample_broad.tif
+
+# Every benchmark at its full settings, cheapest first, stopping at the first failure (hours of CPU; seams scores the demo's model on its broad scene, running the demo if needed).
 bench: $(STAMP)
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	$(PY) benchmarks/masks.py
+	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/predict_throughput.py
+	$(PY) benchmarks/predict_dask.py
+	$(PY) benchmarks/predict_memory.py
+	@test -f $(DEMO_OUT)/run/best.pt || $(MAKE) demo
+	$(PY) benchmarks/seams.py --weights $(DEMO_OUT)/run/best.pt --image $(SEAMS_ON) \
+	  --truth $(DEMO_OUT)/truth/$(notdir $(SEAMS_ON:.tif=_mask.tif))
+	$(PY) benchmarks/train_cil.py
+	$(PY) benchmarks/sources.py
+
+.PHONY: bench-quick
+# Every benchmark with --quick (small sizes, short budgets: seconds to ~3 minutes each), stopping at the first failure.
+bench-quick: $(STAMP)
+	@set -e; for b in $(BENCHMARKS); do echo "== $$b --quick"; $(PY) benchmarks/$$b.py --quick; done
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache

@@ -6,7 +6,7 @@ its write (no figures). Data is made in a temporary folder: ``basiss.sample``
 when it is installed, else synthetic 16-bit chips with a road grid.
 
     .venv/bin/python benchmarks/masks.py                 # 24 chips of 1300x1300, 3 bands
-    .venv/bin/python benchmarks/masks.py --chips 6 --chip-size 650   # smoke run
+    .venv/bin/python benchmarks/masks.py --quick         # smoke run: 6 chips of 650x650
 
 Prints a table and appends one line to benchmarks/RESULTS.md.
 """
@@ -14,11 +14,7 @@ Prints a table and appends one line to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
-import shlex
 import sys
 import tempfile
 import time
@@ -30,24 +26,10 @@ from rasterio.transform import from_origin
 
 from basiss.masks import BAND_FOLDERS, prepare_spacenet
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import add_record_args, cores, cpu_model, print_table, record  # noqa: E402
+
 DEG = 2.7e-6  # SpaceNet 3 pixel (0.3 m), degrees
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (or the platform's guess)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def cores() -> int:
-    """CPU cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def synthetic_aoi(root: Path, n_chips: int, size: int, n_bands: int, seed: int = 0) -> Path:
@@ -126,8 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chips", type=int, default=24, help="chips per run")
     p.add_argument("--chip-size", type=int, default=1300, help="chip side, pixels")
     p.add_argument("--n-bands", type=int, choices=(3, 8), default=3, help="bands per chip")
-    p.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    p.add_argument("--quick", action="store_true", help="smoke run: 6 chips of 650x650")
+    add_record_args(p)
     args = p.parse_args(argv)
+    if args.quick:
+        args.chips, args.chip_size = 6, 650
 
     n_cores = cores()
     rows = []
@@ -140,24 +125,18 @@ def main(argv: list[str] | None = None) -> int:
 
     size = f"{args.chip_size}x{args.chip_size}x{args.n_bands}"
     print(f"basiss masks benchmark: {size} uint16 chips ({source}), {cpu_model()}, {n_cores} cores")
-    print(f"{'workers':>7} {'chips':>6} {'seconds':>8} {'chips/s':>8} {'chips/s/core':>13}")
-    for w, n, s, rate, per_core in rows:
-        print(f"{w:>7} {n:>6} {s:>8.2f} {rate:>8.2f} {per_core:>13.2f}")
+    print_table(
+        ["workers", "chips", "seconds", "chips/s", "chips/s/core"],
+        rows,
+        [">7", ">6", ">8.2f", ">8.2f", ">13.2f"],
+    )
     if len(rows) == 2:
         print(f"speed-up with {rows[1][0]} workers: {rows[1][3] / rows[0][3]:.2f}x")
     print("target: >= 5 chips/s per core")
 
     if not args.no_record:
-        command = "python benchmarks/masks.py " + shlex.join(sys.argv[1:] if argv is None else argv)
         figures = "; ".join(f"{w} worker(s): {rate:.2f} chips/s" for w, _, _, rate, _ in rows)
-        line = (
-            f"- {dt.date.today().isoformat()} masks | {n_cores} cores, {cpu_model()} | "
-            f"`{command.strip()}` | {size} ({source}), {figures}\n"
-        )
-        if not RESULTS.exists():
-            RESULTS.write_text("# Benchmark results\n\nOne line per run, appended.\n\n")
-        with RESULTS.open("a") as fh:
-            fh.write(line)
+        record("masks", f"{size} ({source}), {figures}", argv)
     return 0
 
 

@@ -26,8 +26,6 @@ Smoke run (under a minute):
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import logging
 import os
 import sys
 import tempfile
@@ -37,7 +35,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from predict_memory import RESULTS, write_checkpoint, write_scene  # noqa: E402
+from _common import (  # noqa: E402
+    add_record_args,
+    print_table,
+    record,
+    write_checkpoint,
+    write_scene,
+)
 
 
 def max_diff(a: Path, b: Path) -> int:
@@ -57,9 +61,8 @@ def warm_up(ckpt: str, opts) -> str:
 
 def main() -> int:
     import torch
-    from distributed import Client, LocalCluster
 
-    from basiss.distributed import predict_distributed
+    from basiss.distributed import connect, predict_distributed
     from basiss.predict import PredictOptions, predict_many
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -70,7 +73,7 @@ def main() -> int:
     ap.add_argument("--slice", type=int, default=400, help="chip size")
     ap.add_argument("--stride", type=int, default=300, help="chip stride")
     ap.add_argument("--batch-size", type=int, default=4, help="chips per model call")
-    ap.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
+    add_record_args(ap, no_results_alias=True)
     args = ap.parse_args()
     if args.quick:
         args.scenes, args.size, args.base, args.slice, args.stride = 4, 600, 8, 200, 150
@@ -95,17 +98,7 @@ def main() -> int:
 
         for n in (1, 2):
             t0 = time.perf_counter()
-            with (
-                LocalCluster(
-                    n_workers=n,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                ) as cluster,
-                Client(cluster) as client,
-            ):
+            with connect(f"local:{n}") as client:  # n one-thread worker processes, loopback
                 predict_distributed([warm], ckpt, d / "warm", opts, scheduler=client)
                 client.run(warm_up, str(ckpt.resolve()), opts)  # every worker, not just one
                 start = time.perf_counter() - t0
@@ -128,26 +121,26 @@ def main() -> int:
     model = f"unet-small base={args.base or 'default'}, slice {args.slice}/{args.stride}"
     print(f"{args.scenes} scenes of {args.size}x{args.size}, {model}, batch {args.batch_size}, "
           "1 thread per worker")  # fmt: skip
-    print(f"{'case':<14} {'seconds':>8} {'scenes/h':>9} {'Mpx/s':>7} {'vs single':>9} "
-          f"{'start-up s':>10} {'max diff':>8}")  # fmt: skip
     base_s = rows[0][1]
-    for case, secs, start, diff in rows:
-        print(f"{case:<14} {secs:8.2f} {args.scenes * 3600 / secs:9.0f} {px / 1e6 / secs:7.3f} "
-              f"{base_s / secs:9.2f} {start:10.1f} {diff:8d}")  # fmt: skip
-    if not args.no_results:
-        cmd = "benchmarks/predict_dask.py" + (" --quick" if args.quick else "")
+    print_table(
+        ["case", "seconds", "scenes/h", "Mpx/s", "vs single", "start-up s", "max diff"],
+        [
+            (case, secs, args.scenes * 3600 / secs, px / 1e6 / secs, base_s / secs, start, diff)
+            for case, secs, start, diff in rows
+        ],
+        ["<14", ">8.2f", ">9.0f", ">7.3f", ">9.2f", ">10.1f", ">8d"],
+    )
+    if not args.no_record:
         parts = "; ".join(
             f"{case} {args.scenes * 3600 / secs:.0f} scenes/h ({base_s / secs:.2f}x, diff {diff})"
             for case, secs, _, diff in rows
         )
-        line = (
-            f"- {dt.date.today()} `{cmd}` ({args.scenes} scenes {args.size}x{args.size}, "
-            f"{model}, 1 thread per worker): {parts}; 'dask-2 blocks' = one {args.size}x"
-            f"{args.size * args.scenes} scene in chip-row blocks; load average at the end "
-            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n"
+        record(
+            "predict_dask",
+            f"{args.scenes} scenes {args.size}x{args.size}, {model}, 1 thread per worker: "
+            f"{parts}; 'dask-2 blocks' = one {args.size}x{args.size * args.scenes} scene in "
+            f"chip-row blocks; load average at the end {os.getloadavg()[0]:.1f}",
         )
-        with open(RESULTS, "a") as fh:
-            fh.write(line)
     return 0
 
 

@@ -21,7 +21,6 @@ Smoke run:
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import resource
@@ -33,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import add_record_args, record, write_checkpoint, write_scene  # noqa: E402
 
 
 def rss_now_mb() -> float:
@@ -48,66 +48,6 @@ def rss_now_mb() -> float:
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far (MB; ru_maxrss is KB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def write_scene(path: Path, width: int, height: int, seed: int = 0, block: int = 512) -> Path:
-    """A synthetic 3-band uint8 GeoTIFF (UTM), written in row blocks (memory ~ width).
-
-    Blocky noise plus a few bright straight 'roads', nodata-free.
-    """
-    import rasterio
-
-    from basiss.raster import geotiff_profile
-
-    rng = np.random.default_rng(seed)
-    profile = geotiff_profile(
-        width,
-        height,
-        3,
-        "uint8",
-        "EPSG:32611",
-        rasterio.Affine(0.3, 0, 500000.0, 0, -0.3, 4000000.0),
-    )
-    with rasterio.open(path, "w", **profile) as dst:
-        for r in range(0, height, block):
-            h = min(block, height - r)
-            small = rng.integers(40, 200, (3, h // 8 + 1, width // 8 + 1), dtype=np.uint8)
-            arr = np.repeat(np.repeat(small, 8, axis=1), 8, axis=2)[:, :h, :width]
-            arr[:, :, 100::700] = 250  # vertical roads
-            rows = np.arange(r, r + h)
-            arr[:, (rows % 900) < 8, :] = 250  # horizontal roads
-            dst.write(np.ascontiguousarray(arr), window=rasterio.windows.Window(0, r, width, h))
-    return path
-
-
-def write_checkpoint(
-    path: Path, arch: str, base: int | None, slice_: int, stride: int, vivid: bool = False
-) -> Path:
-    """A randomly initialised 3-band, 1-class checkpoint (seeded).
-
-    ``vivid``: shrink BatchNorm running variances so the random net's output
-    varies across pixels (instead of sitting near 0.5 everywhere).
-    """
-    import torch
-
-    from basiss.checkpoint import ModelSpec, save_checkpoint
-
-    torch.manual_seed(0)
-    spec = ModelSpec(
-        arch=arch,
-        in_channels=3,
-        n_classes=1,
-        bands=[1, 2, 3],
-        arch_kwargs={"base": base} if base else {},
-        slice=(slice_, slice_),
-        stride=(stride, stride),
-    )
-    model = spec.build().eval()
-    if vivid:
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_var.fill_(0.05)
-    return save_checkpoint(path, model, spec)
 
 
 def child_stream(image: str, ckpt: str, out: str, batch: int, threads: int) -> dict:
@@ -184,7 +124,7 @@ def main() -> int:
     ap.add_argument("--stride", type=int, default=300, help="chip stride")
     ap.add_argument("--batch-size", type=int, default=4, help="chips per model call")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
-    ap.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
+    add_record_args(ap, no_results_alias=True)
     ap.add_argument(
         "--child", nargs=4, metavar=("METHOD", "IMAGE", "CKPT", "OUT"), help=argparse.SUPPRESS
     )
@@ -234,19 +174,17 @@ def main() -> int:
         f"tall/square peak RSS {ratio:.3f} ({verdict}: <= 1.10); above-baseline ratio {above:.3f}"
     )
     print(f"seed method {rows[2][1]}x{rows[2][2]}: peak {seed['peak_mb']:.0f} MB")
-    if not args.no_results:
-        cmd = "benchmarks/predict_memory.py" + (" --quick" if args.quick else "")
-        line = (
-            f"- {dt.date.today()} `{cmd}` ({args.arch} base={args.base or 'default'}, "
-            f"slice {args.slice}/{args.stride}, batch {args.batch_size}, {args.threads} threads): "
+    if not args.no_record:
+        record(
+            "predict_memory",
+            f"{args.arch} base={args.base or 'default'}, slice {args.slice}/{args.stride}, "
+            f"batch {args.batch_size}, {args.threads} threads: "
             f"stream {args.width}x{args.height} peak {sq['peak_mb']:.0f} MB, "
             f"{args.width}x{args.height * args.tall_factor} peak {tall['peak_mb']:.0f} MB "
             f"(x{ratio:.3f}, {verdict}); seed in-memory {args.seed_size}x{args.seed_size} "
             f"peak {seed['peak_mb']:.0f} MB "
-            f"(baseline after model load ~{sq['baseline_mb']:.0f} MB)\n"
+            f"(baseline after model load ~{sq['baseline_mb']:.0f} MB)",
         )
-        with open(RESULTS, "a") as fh:
-            fh.write(line)
     return 0 if verdict == "PASS" else 1
 
 

@@ -15,7 +15,6 @@ Smoke run:
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from predict_memory import RESULTS, write_checkpoint, write_scene  # noqa: E402
+from _common import add_record_args, record, write_checkpoint, write_scene  # noqa: E402
 
 
 def bare_model_seconds(pred, grid, batch_size: int, seed: int = 0) -> float:
@@ -58,7 +57,7 @@ def main() -> int:
     ap.add_argument("--blend", choices=("cosine", "mean"), default="cosine", help="blending")
     ap.add_argument("--threads", type=int, default=2, help="engine threads")
     ap.add_argument("--repeats", type=int, default=2, help="alternating timed runs")
-    ap.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
+    add_record_args(ap, no_results_alias=True)
     args = ap.parse_args()
     if args.quick:
         args.size, args.base, args.slice, args.stride = 800, args.base or 8, 200, 150
@@ -101,17 +100,15 @@ def main() -> int:
     print(f"bare model   {model_s:8.2f} s  {mpx / model_s:6.3f} Mpx/s  (bare/e2e runs: {runs})")
     print(f"pipeline     {pipeline:8.2f} s  (read+normalise+blend+write with a null model)")
     print(f"overhead     {100 * overhead:+7.1f} %  ({verdict}: <= +10%)")
-    if not args.no_results:
-        cmd = "benchmarks/predict_throughput.py" + (" --quick" if args.quick else "")
-        with open(RESULTS, "a") as fh:
-            fh.write(
-                f"- {dt.date.today()} `{cmd}` ({args.size}x{args.size}, {args.arch} "
-                f"base={args.base or 'default'}, slice {args.slice}/{args.stride}, "
-                f"{args.engine}, {args.threads} threads): end-to-end {mpx / end_s:.3f} "
-                f"Mpx/s vs bare model {mpx / model_s:.3f} Mpx/s, overhead "
-                f"{100 * overhead:+.1f}% ({verdict}); pipeline alone (null model) "
-                f"{pipeline:.2f} s = {100 * pipeline / model_s:.1f}% of model time\n"
-            )
+    if not args.no_record:
+        record(
+            "predict_throughput",
+            f"{args.size}x{args.size}, {args.arch} base={args.base or 'default'}, "
+            f"slice {args.slice}/{args.stride}, {args.engine}, {args.threads} threads: "
+            f"end-to-end {mpx / end_s:.3f} Mpx/s vs bare model {mpx / model_s:.3f} Mpx/s, "
+            f"overhead {100 * overhead:+.1f}% ({verdict}); pipeline alone (null model) "
+            f"{pipeline:.2f} s = {100 * pipeline / model_s:.1f}% of model time",
+        )
     return 0 if verdict == "PASS" else 1
 
 

@@ -19,7 +19,6 @@ Smoke run (random model, synthetic scene):
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 import tempfile
 from pathlib import Path
@@ -27,7 +26,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from predict_memory import RESULTS, write_checkpoint, write_scene  # noqa: E402
+from _common import (  # noqa: E402
+    add_record_args,
+    print_table,
+    record,
+    write_checkpoint,
+    write_scene,
+)
 
 
 def internal_edges(starts: tuple[int, ...], slice_: int, size: int) -> list[int]:
@@ -105,7 +110,7 @@ def main() -> int:
     ap.add_argument("--engine", choices=("torch", "onnx"), default="torch", help="back end")
     ap.add_argument("--threads", type=int, default=2, help="engine threads")
     ap.add_argument("--quick", action="store_true", help="random model on a synthetic scene")
-    ap.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
+    add_record_args(ap, no_results_alias=True)
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="basiss-seams-") as tmp:
@@ -143,20 +148,21 @@ def main() -> int:
                 if truth.shape != (ds.height, ds.width):
                     raise SystemExit(f"{truth_path}: not on the grid of {image}")
             rows[blend] = score(out.prob_path, out.mask_path, truth, pred, args.band)
-    print(f"{'blend':8s} {'F1 edge':>8s} {'F1 rest':>8s} {'seam step':>10s}  (zone {args.band} px)")
-    for blend, r in rows.items():
-        print(f"{blend:8s} {r['f1_edge']:8.4f} {r['f1_rest']:8.4f} {r['seam_step']:10.3f}")
+    print_table(
+        ["blend", "F1 edge", "F1 rest", "seam step"],
+        [(b, r["f1_edge"], r["f1_rest"], r["seam_step"]) for b, r in rows.items()],
+        ["<8", ">8.4f", ">8.4f", ">10.3f"],
+        note=f"(zone {args.band} px)",
+    )
     print(f"edge zone covers {100 * rows['mean']['edge_frac']:.1f}% of valid pixels")
-    if not args.no_results:
+    if not args.no_record:
         what = "random model, synthetic scene" if args.quick else f"{image.name}, {weights}"
-        cmd = "benchmarks/seams.py" + (" --quick" if args.quick else "")
         parts = "; ".join(
             f"{b}: F1 edge {r['f1_edge']:.4f} / rest {r['f1_rest']:.4f}, "
             f"seam step {r['seam_step']:.3f}"
             for b, r in rows.items()
         )
-        with open(RESULTS, "a") as fh:
-            fh.write(f"- {dt.date.today()} `{cmd}` ({what}, band {args.band} px): {parts}\n")
+        record("seams", f"{what}, band {args.band} px: {parts}")
     return 0
 
 

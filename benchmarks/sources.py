@@ -25,76 +25,30 @@ Prints a table and appends one line per mode to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
-import shlex
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from torch.utils.data import DataLoader
-
 from basiss.augment import Augment
 from basiss.checkpoint import load_checkpoint
-from basiss.data import ChipDataset, chip_index, discover_pairs, image_info, source_name
-from basiss.losses import make_loss
+from basiss.data import source_name
 from basiss.normalize import NORM_KINDS
-from basiss.train import TrainConfig, TrainResult, evaluate_loader, train
+from basiss.train import TrainConfig, TrainResult, train
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    DATA,
+    PRESETS,
+    add_record_args,
+    print_table,
+    record,
+    score_whole_images,
+)
+
 TARGETS = {"cross": 0.50, "multi": 0.70}
-
-#: Per-model defaults: (arch_kwargs, slice, batch, lr), as benchmarks/train_cil.py.
-PRESETS: dict[str, tuple[dict, int, int, float]] = {
-    "unet-small": ({"base": 16}, 256, 8, 2e-3),
-    "unet": ({}, 256, 4, 5e-4),
-    "resunet34": ({"base": 32}, 256, 8, 1e-3),
-    "dlinknet34": ({"base": 32}, 256, 8, 1e-3),
-}
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (or the platform's guess)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def score_whole_images(
-    best: Path, source: Path, names: set[str] | None = None, limit: int | None = None
-) -> dict[str, float]:
-    """Pixel metrics of checkpoint ``best`` on the images of ``source``, each read whole.
-
-    Args:
-        best: a checkpoint.
-        source: a folder of image/mask pairs.
-        names: only these image names (None: all).
-        limit: only the first ``limit`` of them (smoke runs).
-    """
-    model, spec = load_checkpoint(best)
-    pairs = discover_pairs(source)
-    infos = [image_info(p, spec.in_channels) for p in pairs]
-    chosen = [i for i, p in enumerate(pairs) if names is None or p.name in names][:limit]
-    size = (max(infos[i].width for i in chosen), max(infos[i].height for i in chosen))
-    size = (-(-size[0] // 16) * 16, -(-size[1] // 16) * 16)  # the nets halve 4 times
-    chips = chip_index(pairs, infos, chosen, size, size)
-    ds = ChipDataset(pairs, infos, chips, size, spec.normalisation, 127, spec.n_classes)
-    loader = DataLoader(ds, batch_size=2)
-    out = evaluate_loader(model, loader, make_loss("bce"), spec.n_classes, torch.device("cpu"))
-    out["images"] = float(len(chosen))
-    ds.close()
-    return out
 
 
 @dataclass
@@ -194,7 +148,7 @@ def main() -> int:
         "--data", type=Path, default=DATA, help="folder holding cil2016/, cil2022_train/"
     )
     p.add_argument("--out", type=Path, default=None, help="run folder (default: a temp dir)")
-    p.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    add_record_args(p)
     args = p.parse_args()
     for sub in ("cil2016", "cil2022_train"):
         if not (args.data / sub).is_dir():
@@ -204,33 +158,35 @@ def main() -> int:
     modes = ["cross", "multi"] if args.mode == "both" else [args.mode]
     rows = [run_mode(m, args, out) for m in modes]
 
-    print(f"\n{'mode':6} {'scored on':20} {'images':>6} {'P':>6} {'R':>6} {'F1':>6} {'target':>7}")
+    table: list[tuple | str] = []
     for r in rows:
         for label, m in r.scores.items():
             tgt = f">={TARGETS[r.mode]:.2f}" if label in r.target_label else ""
-            print(
-                f"{r.mode:6} {label:20} {int(m['images']):6d} {m['precision']:6.3f} "
-                f"{m['recall']:6.3f} {m['f1']:6.3f} {tgt:>7}"
+            table.append(
+                (r.mode, label, int(m["images"]), m["precision"], m["recall"], m["f1"], tgt)
             )
         res = r.result
-        print(
+        table.append(
             f"{r.mode:6} {res.epochs_run} epochs in {res.seconds / 60:.1f} min, best epoch "
             f"{res.best_epoch}; run folder {out / r.mode}"
         )
+    print()
+    print_table(
+        ["mode", "scored on", "images", "P", "R", "F1", "target"],
+        table,
+        ["<6", "<20", ">6d", ">6.3f", ">6.3f", ">6.3f", ">7"],
+    )
     if not args.no_record:
-        cmd = "python benchmarks/sources.py " + shlex.join(sys.argv[1:])
-        with RESULTS.open("a") as fh:
-            for r in rows:
-                f1s = ", ".join(f"{k} F1 {v['f1']:.4f}" for k, v in r.scores.items())
-                ok = all(r.scores[k]["f1"] >= TARGETS[r.mode] for k in r.target_label)
-                fh.write(
-                    f"- {dt.date.today()} sources {r.mode} | {os.cpu_count()} cores, "
-                    f"{cpu_model()} | `{cmd.strip()}` | {args.arch} {r.config.arch_kwargs} "
-                    f"slice {r.config.slice[0]} norm {args.norm}, "
-                    f"photometric {not args.no_photometric}, zoom {args.aug_scale}: "
-                    f"{r.result.epochs_run} epochs, {r.result.seconds / 60:.1f} min; {f1s} "
-                    f"(target >= {TARGETS[r.mode]:.2f}: {'PASS' if ok else 'FAIL'})\n"
-                )
+        for r in rows:
+            f1s = ", ".join(f"{k} F1 {v['f1']:.4f}" for k, v in r.scores.items())
+            ok = all(r.scores[k]["f1"] >= TARGETS[r.mode] for k in r.target_label)
+            record(
+                f"sources {r.mode}",
+                f"{args.arch} {r.config.arch_kwargs} slice {r.config.slice[0]} norm {args.norm}, "
+                f"photometric {not args.no_photometric}, zoom {args.aug_scale}: "
+                f"{r.result.epochs_run} epochs, {r.result.seconds / 60:.1f} min; {f1s} "
+                f"(target >= {TARGETS[r.mode]:.2f}: {'PASS' if ok else 'FAIL'})",
+            )
     return 0
 
 

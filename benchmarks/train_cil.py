@@ -14,6 +14,7 @@ best.pt by validation F1, no early stop (the budget decides).
     .venv/bin/python benchmarks/train_cil.py --model unet-small --minutes 30
     .venv/bin/python benchmarks/train_cil.py --model resunet34 --minutes 30
     .venv/bin/python benchmarks/train_cil.py --model dlinknet34 --minutes 30
+    .venv/bin/python benchmarks/train_cil.py --quick   # ~1.5 min smoke: small net, 128 px
 
 Appends one line to benchmarks/RESULTS.md.
 """
@@ -21,62 +22,18 @@ Appends one line to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
-import shlex
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-from torch.utils.data import DataLoader
-
 from basiss.augment import Augment
 from basiss.checkpoint import load_checkpoint
-from basiss.data import ChipDataset, chip_index, discover_pairs, image_info
-from basiss.losses import make_loss
-from basiss.train import TrainConfig, evaluate_loader, train
+from basiss.train import TrainConfig, train
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "cil2016"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-
-#: Per-model defaults: (arch_kwargs, slice, batch, lr).
-PRESETS: dict[str, tuple[dict, int, int, float]] = {
-    "unet-small": ({"base": 16}, 256, 8, 2e-3),
-    "unet": ({}, 256, 4, 5e-4),
-    "resunet34": ({"base": 32}, 256, 8, 1e-3),
-    "dlinknet34": ({"base": 32}, 256, 8, 1e-3),
-}
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (or the platform's guess)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def score_whole_images(best: Path, data: Path) -> dict[str, float]:
-    """Pixel metrics of ``best`` on its validation images, each read whole (400 px)."""
-    model, spec = load_checkpoint(best)
-    pairs = discover_pairs(data)
-    infos = [image_info(p, spec.in_channels) for p in pairs]
-    val = [i for i, p in enumerate(pairs) if p.name in spec.extra["val_images"]]
-    size = (max(infos[i].width for i in val), max(infos[i].height for i in val))
-    chips = chip_index(pairs, infos, val, size, size)
-    ds = ChipDataset(
-        pairs, infos, chips, size, spec.normalisation, spec.mask_threshold, spec.n_classes
-    )
-    loader = DataLoader(ds, batch_size=2)
-    return evaluate_loader(model, loader, make_loss("bce"), spec.n_classes, torch.device("cpu"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATA, PRESETS, add_record_args, record, score_whole_images  # noqa: E402
 
 
 def main() -> int:
@@ -100,9 +57,10 @@ def main() -> int:
     p.add_argument("--no-random-crop", action="store_true", help="grid chips, not random crops")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--seed", type=int, default=0, help="split/weights/augmentation seed")
-    p.add_argument("--data", type=Path, default=DATA, help="cil2016 folder")
+    p.add_argument("--data", type=Path, default=DATA / "cil2016", help="cil2016 folder")
     p.add_argument("--out", type=Path, default=None, help="run folder (default: a temp dir)")
-    p.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    p.add_argument("--quick", action="store_true", help="smoke: 1.5 min, base-8 net, 128 px crops")
+    add_record_args(p)
     args = p.parse_args()
     if not args.data.is_dir():
         print(f"{args.data}: absent; nothing to benchmark", file=sys.stderr)
@@ -110,6 +68,9 @@ def main() -> int:
     kw, size, batch, lr = PRESETS[args.model]
     kw = args.arch_kwargs if args.arch_kwargs is not None else kw
     size = args.slice or size
+    if args.quick:
+        kw = {"base": 8} if args.arch_kwargs is None else kw
+        size, args.minutes = 128, min(args.minutes, 1.5)
     stride = size if size < 400 else 300
     out = args.out or Path(tempfile.mkdtemp(prefix=f"train_cil_{args.model}_"))
     cfg = TrainConfig(
@@ -146,7 +107,8 @@ def main() -> int:
         )
 
     res = train(cfg, on_epoch=show)
-    whole = score_whole_images(res.best_path, args.data)
+    _, spec = load_checkpoint(res.best_path)
+    whole = score_whole_images(res.best_path, args.data, set(spec.extra["val_images"]))
     minutes = res.seconds / 60
     print(
         f"\n{args.model}: {res.epochs_run} epochs in {minutes:.1f} min, best epoch "
@@ -155,16 +117,12 @@ def main() -> int:
         f"run folder: {out}"
     )
     if not args.no_record:
-        cmd = "python benchmarks/train_cil.py " + shlex.join(sys.argv[1:])
-        line = (
-            f"- {dt.date.today()} train_cil | {os.cpu_count()} cores, {cpu_model()} | "
-            f"`{cmd.strip()}` | {args.model} {kw} slice {size} batch {cfg.batch_size} "
-            f"lr {cfg.lr} {cfg.loss}: {res.epochs_run} epochs, {minutes:.1f} min, "
-            f"val F1 {whole['f1']:.4f} (P {whole['precision']:.3f} R {whole['recall']:.3f}, "
-            f"IoU {whole['iou']:.4f})\n"
+        record(
+            "train_cil",
+            f"{args.model} {kw} slice {size} batch {cfg.batch_size} lr {cfg.lr} {cfg.loss}: "
+            f"{res.epochs_run} epochs, {minutes:.1f} min, val F1 {whole['f1']:.4f} "
+            f"(P {whole['precision']:.3f} R {whole['recall']:.3f}, IoU {whole['iou']:.4f})",
         )
-        with RESULTS.open("a") as fh:
-            fh.write(line)
     return 0
 
 

@@ -6,7 +6,7 @@ U-Net; divided into the fp32 GFLOP/s this machine reaches on sgemm (measured
 here with torch.matmul) it gives the best chips/s a training step could reach.
 
     .venv/bin/python benchmarks/train_throughput.py                 # full run
-    .venv/bin/python benchmarks/train_throughput.py --steps 2 --warmup 1   # smoke
+    .venv/bin/python benchmarks/train_throughput.py --quick   # smoke: 200 px, 2 steps
 
 Prints a table and appends one line to benchmarks/RESULTS.md.
 """
@@ -14,10 +14,6 @@ Prints a table and appends one line to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -27,19 +23,10 @@ import torch
 from basiss.losses import make_loss
 from basiss.models import create_model
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import add_record_args, print_table, record  # noqa: E402
+
 UNET_GFLOP_400 = 59.0  # forward GFLOP of the seed U-Net on one 400x400x3 chip
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (or the platform's guess)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -93,8 +80,13 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=10, help="timed steps")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
-    p.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    p.add_argument(
+        "--quick", action="store_true", help="smoke: 200 px chips, 2 timed steps, 1 warm-up"
+    )
+    add_record_args(p)
     args = p.parse_args()
+    if args.quick:
+        args.size, args.steps, args.warmup = 200, 2, 1
     torch.set_num_threads(args.threads)
 
     gflops = sgemm_gflops()
@@ -106,25 +98,27 @@ def main() -> int:
         rows.append((cl, rate))
     print(f"sgemm (torch.matmul 2048^2, {args.threads} threads): {gflops:.1f} GFLOP/s")
     print(f"bound: {gflops:.1f} / (3 x {fwd:.1f} GFLOP) = {bound:.2f} chips/s")
-    print(f"{'memory format':<16}{'chips/s':>10}{'of bound':>10}{'GFLOP/s':>10}")
-    for cl, rate in rows:
-        fmt = "channels-last" if cl else "contiguous"
-        print(f"{fmt:<16}{rate:>10.3f}{rate / bound:>10.0%}{rate * 3 * fwd:>10.1f}")
+    print_table(
+        ["memory format", "chips/s", "of bound", "GFLOP/s"],
+        [
+            ("channels-last" if cl else "contiguous", rate, rate / bound, rate * 3 * fwd)
+            for cl, rate in rows
+        ],
+        ["<16", ">10.3f", ">10.0%", ">10.1f"],
+        sep="",
+    )
     if not args.no_record:
-        cmd = "python benchmarks/train_throughput.py " + shlex.join(sys.argv[1:])
         figures = "; ".join(
             f"{'channels-last' if cl else 'contiguous'} {rate:.2f} chips/s "
             f"({rate / bound:.0%} of bound)"
             for cl, rate in rows
         )
-        line = (
-            f"- {dt.date.today()} train_throughput | {os.cpu_count()} cores, {cpu_model()} | "
-            f"`{cmd.strip()}` | {args.arch} {args.size} px batch {args.batch}, "
-            f"{args.threads} threads, {args.steps} steps: sgemm {gflops:.0f} GFLOP/s, "
-            f"bound {bound:.2f} chips/s; {figures}\n"
+        record(
+            "train_throughput",
+            f"{args.arch} {args.size} px batch {args.batch}, {args.threads} threads, "
+            f"{args.steps} steps: sgemm {gflops:.0f} GFLOP/s, bound {bound:.2f} chips/s; "
+            f"{figures}",
         )
-        with RESULTS.open("a") as fh:
-            fh.write(line)
     return 0
 
 
