@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from basiss.cli._common import fraction
+from basiss.cli._common import fraction, non_negative_int
 
 HELP = "score predictions against truth masks or centerlines (F1, IoU, relaxed F1)"
 
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--relax-px",
         "--relax_px",
         dest="relax_px",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=None,
         help="also report relaxed precision/recall/F1 with this tolerance in pixels "
         "(Mnih & Hinton 2010)",
@@ -72,16 +72,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="imagery (file or folder, matched by id) drawn under the figures; "
         "its all-zero pixels are left out of the counts",
     )
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

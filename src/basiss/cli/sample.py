@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from basiss.cli._common import positive_int
+from basiss.cli._common import non_negative_int, positive_int
 from basiss.errors import file_error
 
 HELP = "write a synthetic SpaceNet-3-like road dataset (the embedded default)"
@@ -18,13 +18,6 @@ from --seed: OUT_DIR/AOI_9_Sample_Train and _Test (RGB-PanSharpen 3-band and
 MUL-PanSharpen 8-band uint16 11-bit chips at 0.3 m in EPSG:4326, with
 geojson/spacenetroads centerlines) and OUT_DIR/broad_area (one large RGB scene
 in the local UTM zone with its own centerlines), for inference at scale."""
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def _size(text: str) -> int:
@@ -48,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="number of training chips",
     )
     parser.add_argument(
-        "--n-test", "--n_test", type=_non_negative_int, default=2, help="number of test chips"
+        "--n-test", "--n_test", type=non_negative_int, default=2, help="number of test chips"
     )
     parser.add_argument(
         "--chip-size",

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from basiss.augment import Augment
-from basiss.cli._common import add_device_arguments, fraction, positive_int
+from basiss.cli._common import add_device_arguments, fraction, non_negative, positive, positive_int
 from basiss.losses import LOSSES
 from basiss.models import model_names
 from basiss.normalize import NORM_KINDS
@@ -24,25 +24,6 @@ source's share of the training samples. Augmentation imitates imagery from other
 sources (zoom, gain, contrast, gamma, colour, blur, noise); each part has an
 option below (0, or 1 1 for ranges, switches it off). Writes OUT/best.pt (best
 validation loss, or F1 with --monitor), OUT/last.pt (resumable) and OUT/log.csv."""
-
-
-def _non_negative(text: str) -> float:
-    """argparse type: a float >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive(text: str) -> float:
-    """argparse type: a float > 0."""
-    value = _non_negative(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
 
 
 def add_augment_arguments(p: argparse.ArgumentParser) -> None:
@@ -63,7 +44,7 @@ def add_augment_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--aug-scale",
-        type=_positive,
+        type=positive,
         nargs=2,
         metavar=("LOW", "HIGH"),
         default=list(d.scale),
@@ -71,7 +52,7 @@ def add_augment_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--aug-gain",
-        type=_positive,
+        type=positive,
         nargs=2,
         metavar=("LOW", "HIGH"),
         default=list(d.gain),
@@ -79,43 +60,43 @@ def add_augment_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--aug-brightness",
-        type=_non_negative,
+        type=non_negative,
         default=d.brightness,
         help="max additive brightness shift, fraction of 255",
     )
     g.add_argument(
         "--aug-contrast",
-        type=_non_negative,
+        type=non_negative,
         default=d.contrast,
         help="max relative contrast change",
     )
     g.add_argument(
         "--aug-gamma",
-        type=_non_negative,
+        type=non_negative,
         default=d.gamma,
         help="gamma drawn in [1/(1+G), 1+G]",
     )
     g.add_argument(
         "--aug-band-gain",
-        type=_non_negative,
+        type=non_negative,
         default=d.band_gain,
         help="max relative gain per band (colour balance)",
     )
     g.add_argument(
         "--aug-saturation",
-        type=_non_negative,
+        type=non_negative,
         default=d.saturation,
         help="max relative saturation change (3-band images)",
     )
     g.add_argument(
-        "--aug-hue", type=_non_negative, default=d.hue, help="max hue rotation in turns (3 bands)"
+        "--aug-hue", type=non_negative, default=d.hue, help="max hue rotation in turns (3 bands)"
     )
     g.add_argument(
-        "--aug-blur", type=_non_negative, default=d.blur, help="max Gaussian blur sigma in pixels"
+        "--aug-blur", type=non_negative, default=d.blur, help="max Gaussian blur sigma in pixels"
     )
     g.add_argument(
         "--aug-noise",
-        type=_non_negative,
+        type=non_negative,
         default=d.noise,
         help="max std of Gaussian sensor noise (0..255 scale)",
     )
@@ -256,7 +237,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--source-weights",
-        type=_non_negative,
+        type=non_negative,
         nargs="+",
         default=None,
         metavar="W",
