@@ -1,10 +1,7 @@
 """Augmentation: image and mask stay aligned under every transform; photometry is sane."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import rasterio
 from scipy.ndimage import binary_erosion
 
 from basiss.augment import (
@@ -18,6 +15,7 @@ from basiss.augment import (
 )
 from basiss.data import ChipDataset, chip_index, discover_pairs, image_info
 from basiss.normalize import Normalisation
+from helpers import write_png
 
 ALL_ON = Augment(
     brightness=0.1,
@@ -166,22 +164,14 @@ def test_gain_range_reaches_a_twice_as_bright_source():
     assert 0.4 < (ratios > 1).mean() < 0.6
 
 
-def _png(path: Path, arr: np.ndarray) -> None:
-    arr = arr[np.newaxis] if arr.ndim == 2 else arr
-    path.parent.mkdir(parents=True, exist_ok=True)
-    profile = dict(driver="PNG", width=arr.shape[2], height=arr.shape[1], count=arr.shape[0])
-    with rasterio.open(path, "w", dtype="uint8", **profile) as dst:
-        dst.write(arr)
-
-
 def test_dataset_scale_jitter_reads_around_the_chip_and_stays_aligned(tmp_path):
     """Through ChipDataset: zoomed chips (larger/smaller reads) keep the L on its label."""
     img, mask = pattern(48)
     big_i = np.full((3, 96, 96), 60, np.uint8)
     big_m = np.zeros((96, 96), np.uint8)
     big_i[:, 24:72, 24:72], big_m[24:72, 24:72] = img, mask * 255
-    _png(tmp_path / "images" / "a.png", big_i)
-    _png(tmp_path / "groundtruth" / "a.png", big_m)
+    write_png(tmp_path / "images" / "a.png", big_i)
+    write_png(tmp_path / "groundtruth" / "a.png", big_m)
     pairs = discover_pairs(tmp_path)
     infos = [image_info(pairs[0])]
     chips = chip_index(pairs, infos, [0], (48, 48), (48, 48))

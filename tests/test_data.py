@@ -21,23 +21,7 @@ from basiss.data import (
 from basiss.errors import BasissError
 from basiss.filelist import Pair, write_file_list
 from basiss.normalize import Normalisation
-
-
-def write_png(path: Path, arr: np.ndarray) -> Path:
-    """Write a (bands, rows, cols) uint8 array as PNG (no georeference)."""
-    arr = arr[np.newaxis] if arr.ndim == 2 else arr
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(
-        path,
-        "w",
-        driver="PNG",
-        width=arr.shape[2],
-        height=arr.shape[1],
-        count=arr.shape[0],
-        dtype="uint8",
-    ) as dst:
-        dst.write(arr)
-    return path
+from helpers import write_png
 
 
 def road_pair(rng: np.random.Generator, size: int = 64) -> tuple[np.ndarray, np.ndarray]:

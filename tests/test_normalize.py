@@ -1,7 +1,5 @@
 """Normalisation rules, and their round trip: training -> checkpoint -> prediction."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import rasterio
@@ -12,6 +10,7 @@ from basiss.data import dataset_statistics, discover_pairs, image_info, split_by
 from basiss.normalize import Normalisation
 from basiss.predict import PredictOptions, predict_image, quantise
 from basiss.train import TrainConfig, train
+from helpers import write_png
 
 torch.set_num_threads(1)
 
@@ -45,14 +44,6 @@ def test_image_rule_standardises_valid_pixels_and_ignores_nodata():
     assert (Normalisation("image").apply(flat) == 0).all()  # std floored: no blow-up
 
 
-def _png(path: Path, arr: np.ndarray) -> None:
-    arr = arr[np.newaxis] if arr.ndim == 2 else arr
-    path.parent.mkdir(parents=True, exist_ok=True)
-    profile = dict(driver="PNG", width=arr.shape[2], height=arr.shape[1], count=arr.shape[0])
-    with rasterio.open(path, "w", dtype="uint8", **profile) as dst:
-        dst.write(arr)
-
-
 @pytest.mark.parametrize("kind", ["dataset", "image"])
 def test_normalisation_round_trips_through_the_checkpoint(tmp_path, make_raster, kind):
     """Train one tiny epoch; the checkpoint holds the rule and statistics, and predict
@@ -63,8 +54,8 @@ def test_normalisation_round_trips_through_the_checkpoint(tmp_path, make_raster,
         mask = np.zeros((32, 32), np.uint8)
         mask[8 + i : 13 + i] = 255
         img[:, mask > 0] = 200
-        _png(tmp_path / "d" / "images" / f"a{i}.png", img)
-        _png(tmp_path / "d" / "groundtruth" / f"a{i}.png", mask)
+        write_png(tmp_path / "d" / "images" / f"a{i}.png", img)
+        write_png(tmp_path / "d" / "groundtruth" / f"a{i}.png", mask)
     cfg = TrainConfig(
         file_lists=[tmp_path / "d"],
         out=tmp_path / "run",

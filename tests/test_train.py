@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
 import torch
 
 from basiss.checkpoint import load_checkpoint, read_checkpoint
@@ -15,23 +14,9 @@ from basiss.data import ChipDataset, chip_index, discover_pairs, image_info
 from basiss.losses import LOSSES, make_loss
 from basiss.models import create_model
 from basiss.train import TrainConfig, cosine_lr, evaluate_loader, pixel_metrics, train
+from helpers import write_png
 
 torch.set_num_threads(1)
-
-
-def _png(path: Path, arr: np.ndarray) -> None:
-    arr = arr[np.newaxis] if arr.ndim == 2 else arr
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(
-        path,
-        "w",
-        driver="PNG",
-        width=arr.shape[2],
-        height=arr.shape[1],
-        count=arr.shape[0],
-        dtype="uint8",
-    ) as dst:
-        dst.write(arr)
 
 
 @pytest.fixture
@@ -45,8 +30,8 @@ def roads(tmp_path) -> Path:
         mask[r : r + 5, :] = 255
         mask[:, c : c + 5] = 255
         img[:, mask > 0] = rng.integers(150, 220)
-        _png(tmp_path / "data" / "images" / f"im{i}.png", img)
-        _png(tmp_path / "data" / "groundtruth" / f"im{i}.png", mask)
+        write_png(tmp_path / "data" / "images" / f"im{i}.png", img)
+        write_png(tmp_path / "data" / "groundtruth" / f"im{i}.png", mask)
     return tmp_path / "data"
 
 
