@@ -13,7 +13,8 @@ Two modes, each a time-boxed training run on this machine:
 Scores are pixel precision/recall/F1/IoU at probability 0.5, micro-averaged,
 each image read whole (one 400x400 chip; the nets are fully convolutional),
 masks thresholded at 127. The normalisation and augmentation are training's
-defaults unless given (``--norm``, ``--no-photometric``, ``--aug-scale``).
+defaults unless given (``--norm``, ``--no-photometric``, ``--aug-scale``,
+``--aug-rotate``).
 
     .venv/bin/python benchmarks/sources.py --mode cross --minutes 30
     .venv/bin/python benchmarks/sources.py --mode multi --minutes 30
@@ -74,7 +75,9 @@ def run_mode(mode: str, args: argparse.Namespace, out: Path) -> Row:
     if args.quick:
         kw = {"base": 8} if args.arch_kwargs is None else kw
         size, minutes, max_chips, limit = 128, min(minutes, 1.5), 48, 12
-    aug = Augment.sources(photometric=not args.no_photometric, scale=tuple(args.aug_scale))
+    aug = Augment.sources(
+        photometric=not args.no_photometric, scale=tuple(args.aug_scale), rotate=args.aug_rotate
+    )
     sources = [c16] if mode == "cross" else [c16, c22]
     cfg = TrainConfig(
         file_lists=sources,
@@ -140,6 +143,12 @@ def main() -> int:
         "--aug-scale", type=float, nargs=2, default=[0.7, 1.4], help="zoom range (1 1 = off)"
     )
     p.add_argument(
+        "--aug-rotate",
+        type=float,
+        default=Augment.sources().rotate,
+        help="max free rotation in degrees (0 = off)",
+    )
+    p.add_argument(
         "--quick", action="store_true", help="smoke: 1.5 min, small net, 12 cross images"
     )
     p.add_argument("--threads", type=int, default=2, help="torch threads")
@@ -183,7 +192,8 @@ def main() -> int:
             record(
                 f"sources {r.mode}",
                 f"{args.arch} {r.config.arch_kwargs} slice {r.config.slice[0]} norm {args.norm}, "
-                f"photometric {not args.no_photometric}, zoom {args.aug_scale}: "
+                f"photometric {not args.no_photometric}, zoom {args.aug_scale}, "
+                f"rotate {args.aug_rotate}: "
                 f"{r.result.epochs_run} epochs, {r.result.seconds / 60:.1f} min; {f1s} "
                 f"(target >= {TARGETS[r.mode]:.2f}: {'PASS' if ok else 'FAIL'})",
             )

@@ -9,11 +9,14 @@ from scipy.ndimage import binary_erosion
 from basiss.augment import (
     Augment,
     augment_pair,
+    draw_angle,
     draw_scale,
     geometric,
     hue_matrix,
     photometric,
     resize_pair,
+    warp_pair,
+    window_size,
 )
 from basiss.data import ChipDataset, chip_index, discover_pairs, image_info
 from basiss.normalize import Normalisation
@@ -60,16 +63,21 @@ def on_top(x: np.ndarray, mask: np.ndarray, road: float = 220.0, ground: float =
     )
 
 
-def zoomed(img: np.ndarray, mask: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
-    """A zoom as the dataset does it: a window 1/s times the chip around it, resized to it."""
+def zoomed(
+    img: np.ndarray, mask: np.ndarray, s: float, angle: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Zoom and turn as the dataset does it: the window that holds the turned,
+    zoomed chip, centred on it, resampled onto the chip."""
     size = img.shape[-1]
-    big_i = np.full((3, 2 * size, 2 * size), 60, np.uint8)
-    big_m = np.zeros((2 * size, 2 * size), np.uint8)
-    h = size // 2
-    big_i[:, h : h + size, h : h + size], big_m[h : h + size, h : h + size] = img, mask
-    w = int(round(size / s))
-    o = size - w // 2
-    return resize_pair(big_i[:, o : o + w, o : o + w], big_m[o : o + w, o : o + w], (size, size))
+    big_i = np.full((3, 3 * size, 3 * size), 60, np.uint8)
+    big_m = np.zeros((3 * size, 3 * size), np.uint8)
+    big_i[:, size : 2 * size, size : 2 * size] = img
+    big_m[size : 2 * size, size : 2 * size] = mask
+    w, h = window_size((size, size), s, angle)
+    ox, oy = int(round(size + (size - w) / 2)), int(round(size + (size - h) / 2))
+    return warp_pair(
+        big_i[:, oy : oy + h, ox : ox + w], big_m[oy : oy + h, ox : ox + w], (size, size), s, angle
+    )
 
 
 def test_the_check_detects_a_one_pixel_shift():
@@ -96,6 +104,40 @@ def test_every_geometric_transform_keeps_the_line_on_its_label():
         scales.append(s)
     assert len(seen) == 8
     assert min(scales) < 0.7 and max(scales) > 1.4
+
+
+def test_free_rotation_keeps_the_line_on_its_label():
+    """Any angle, with and without zoom: the bilinear image and the nearest mask turn together."""
+    img, mask = pattern()
+    for angle in (-45.0, -30.0, -7.5, 10.0, 22.5, 33.0, 45.0):
+        for s in (0.75, 1.0):
+            x, m = zoomed(img, mask, s, angle)
+            assert x.shape == (3, 48, 48) and m.shape == (48, 48)
+            assert (m == 255).sum() == 0  # the window held the whole turned chip
+            assert on_top(x, m), (angle, s)
+    # and it did turn: the mask at 30 degrees is not the mask at 0
+    assert (zoomed(img, mask, 1.0, 30.0)[1] != zoomed(img, mask, 1.0, 0.0)[1]).mean() > 0.05
+
+
+def test_a_turned_chip_matches_the_same_line_drawn_turned():
+    """Oracle: a road drawn at 30 degrees is what turning a level road by 30 degrees gives."""
+    size = 96
+    yy, xx = np.mgrid[0:size, 0:size] + 0.5 - size / 2
+
+    def band(theta: float) -> np.ndarray:  # a 10 px road through the centre along theta
+        t = np.radians(theta)
+        return np.abs(-np.sin(t) * xx + np.cos(t) * yy) < 5
+
+    level = band(0.0).astype(np.uint8)
+    img = np.where(level, 220, 60).astype(np.uint8)[None].repeat(3, 0)
+    w, h = window_size((48, 48), 1.0, 30.0)
+    o = (size - w) // 2
+    x, m = warp_pair(img[:, o : o + h, o : o + w], level[o : o + h, o : o + w], (48, 48), 1.0, 30.0)
+    # output pixel d samples the window at R(30) d, so the level road shows at -30 degrees
+    want = band(-30.0)[24:72, 24:72]
+    iou = (want & (m == 1)).sum() / (want | (m == 1)).sum()
+    assert iou > 0.9
+    assert draw_angle(np.random.default_rng(0), Augment()) == 0.0  # off by default
 
 
 def test_photometric_changes_leave_the_mask_and_keep_the_line_brighter():
@@ -155,8 +197,8 @@ def test_gain_range_reaches_a_twice_as_bright_source():
     assert 0.4 < (ratios > 1).mean() < 0.6
 
 
-def test_dataset_scale_jitter_reads_around_the_chip_and_stays_aligned(tmp_path):
-    """Through ChipDataset: zoomed chips (larger/smaller reads) keep the L on its label."""
+def test_dataset_zoom_and_rotation_read_around_the_chip_and_stay_aligned(tmp_path):
+    """Through ChipDataset: zoomed and turned chips (bigger or smaller reads) stay aligned."""
     img, mask = pattern(48)
     big_i = np.full((3, 96, 96), 60, np.uint8)
     big_m = np.zeros((96, 96), np.uint8)
@@ -168,7 +210,7 @@ def test_dataset_scale_jitter_reads_around_the_chip_and_stays_aligned(tmp_path):
     chips = chip_index(pairs, infos, [0], (48, 48), (48, 48))
     geo = ALL_ON.without_photometric()
     ds = ChipDataset(pairs, infos, chips, (48, 48), Normalisation("fixed"), 127, augment=geo)
-    sizes = set()
+    scales, angles = [], []
     for epoch in range(6):
         ds.set_epoch(epoch)
         for i in range(len(ds)):
@@ -177,5 +219,12 @@ def test_dataset_scale_jitter_reads_around_the_chip_and_stays_aligned(tmp_path):
             if (y == 1).sum() > 60:
                 assert on_top(x.numpy() * 255, y.numpy())
             rng = np.random.default_rng((ds.seed, epoch, i))
-            sizes.add(ds.window(i, None, draw_scale(rng, geo))[1].width)
-    assert min(sizes) < 40 and max(sizes) > 56  # zoom in and out both happened
+            scale = draw_scale(rng, geo)
+            angle = draw_angle(rng, geo)
+            assert (
+                ds.window(i, None, scale, angle)[1].width == window_size((48, 48), scale, angle)[0]
+            )
+            scales.append(scale)
+            angles.append(angle)
+    assert min(scales) < 0.8 and max(scales) > 1.2  # zoom in and out both happened
+    assert min(angles) < -10 and max(angles) > 10  # and turns both ways

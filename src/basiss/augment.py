@@ -5,9 +5,12 @@ colour balance, sharpness, sensor noise and ground sample distance. The
 transforms here imitate those differences so that a model trained on one
 source transfers to others:
 
-- geometric (image and mask together): flips, 90-degree rotations, and scale
-  jitter (:func:`resize_pair`: the dataset reads a window ``1/scale`` times the
-  chip around it and resizes it to the chip; bilinear image, nearest mask);
+- geometric (image and mask together): flips, 90-degree rotations, and
+  rotation by any angle and scale jitter (the dataset reads a window large
+  enough to hold the turned, zoomed chip and resamples it: :func:`resize_pair`
+  and :func:`warp_pair`; bilinear image, nearest mask). Road grids of one city
+  run mostly along the image axes; without free rotation a net learns that,
+  and misses the diagonal roads of the next city;
 - photometric (image only): gain, brightness, contrast, gamma, per-band gain
   (white balance), saturation, hue rotation, Gaussian blur and sensor noise.
 
@@ -21,7 +24,7 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, map_coordinates
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,12 @@ class Augment:
         blur: max Gaussian sigma in pixels (sharpness, resampling).
         noise: max std of additive Gaussian noise, on the 0..255 scale.
         scale: zoom range (low, high), drawn log-uniform; > 1 magnifies.
+        rotate: max rotation by any angle, in degrees (uniform in
+            ``[-rotate, rotate]``); with ``rotate90`` 45 already covers every
+            direction.
         p: probability of each photometric transform other than
-            brightness/contrast (those are always drawn) and of scale jitter.
+            brightness/contrast (those are always drawn), of scale jitter and
+            of free rotation.
     """
 
     flips: bool = True
@@ -62,6 +69,7 @@ class Augment:
     blur: float = 0.0
     noise: float = 0.0
     scale: tuple[float, float] = (1.0, 1.0)
+    rotate: float = 0.0
     p: float = 0.5
 
     def __post_init__(self) -> None:
@@ -69,21 +77,29 @@ class Augment:
             raise ValueError(f"gain range must be 0 < low <= high, got {self.gain}")
         if not 0 < self.scale[0] <= self.scale[1]:
             raise ValueError(f"scale range must be 0 < low <= high, got {self.scale}")
+        if not 0.0 <= self.rotate <= 180.0:
+            raise ValueError(f"rotate must be in [0, 180] degrees, got {self.rotate}")
         if not 0.0 <= self.p <= 1.0:
             raise ValueError(f"p must be in [0, 1], got {self.p}")
 
     @classmethod
-    def sources(cls, photometric: bool = True, scale: tuple[float, float] = (0.7, 1.4)) -> Augment:
+    def sources(
+        cls,
+        photometric: bool = True,
+        scale: tuple[float, float] = (0.7, 1.4),
+        rotate: float = 45.0,
+    ) -> Augment:
         """Training's default: imitate other sources.
 
         Gain 0.5-2x, contrast +-30%, gamma 0.67-1.5, band gain +-10%,
         saturation +-30%, hue +-0.03 turn, blur sigma <= 1.2 px, noise std
-        <= 8, and zoom 0.7-1.4x; each photometric transform with probability
-        0.5. ``photometric=False`` keeps only the geometric part (and the
-        mild brightness/contrast of :class:`Augment`).
+        <= 8, zoom 0.7-1.4x and rotation by up to +-45 degrees; each
+        photometric transform, the zoom and the rotation with probability 0.5.
+        ``photometric=False`` keeps only the geometric part (and the mild
+        brightness/contrast of :class:`Augment`).
         """
         if not photometric:
-            return cls(scale=scale)
+            return cls(scale=scale, rotate=rotate)
         return cls(
             brightness=0.1,
             contrast=0.3,
@@ -95,6 +111,7 @@ class Augment:
             blur=1.2,
             noise=8.0,
             scale=scale,
+            rotate=rotate,
         )
 
     def without_photometric(self) -> Augment:
@@ -133,6 +150,73 @@ def draw_scale(rng: np.random.Generator, aug: Augment) -> float:
     if not aug.scales or rng.random() >= aug.p:
         return 1.0
     return log_uniform(rng, *aug.scale)
+
+
+def draw_angle(rng: np.random.Generator, aug: Augment) -> float:
+    """The free rotation of one sample, in degrees: 0 with probability ``1 - p``.
+
+    Nothing is drawn when rotation is off, so the other draws of a sample are
+    the same as without this transform.
+    """
+    if aug.rotate <= 0:
+        return 0.0
+    on = rng.random() < aug.p
+    angle = float(rng.uniform(-aug.rotate, aug.rotate))
+    return angle if on else 0.0
+
+
+def window_size(size: tuple[int, int], scale: float, angle: float) -> tuple[int, int]:
+    """Size ``(cols, rows)`` of the source window that holds a chip of ``size``
+    turned by ``angle`` degrees and zoomed by ``scale``.
+
+    Without rotation this is ``size / scale`` rounded (what :func:`resize_pair`
+    resamples); with rotation the bounding box of the turned chip, rounded up.
+    """
+    sx, sy = size
+    if angle == 0.0:
+        return max(1, int(round(sx / scale))), max(1, int(round(sy / scale)))
+    c, s = abs(math.cos(math.radians(angle))), abs(math.sin(math.radians(angle)))
+    w = math.ceil((sx * c + sy * s) / scale - 1e-9)
+    h = math.ceil((sx * s + sy * c) / scale - 1e-9)
+    return max(1, w), max(1, h)
+
+
+def warp_pair(
+    image: np.ndarray,
+    mask: np.ndarray,
+    size: tuple[int, int],
+    scale: float,
+    angle: float,
+    fill: int = 255,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Turn and zoom a window about its centre and cut a chip of ``size = (cols, rows)``.
+
+    Output pixel centre ``d`` (relative to the chip centre) samples the window
+    at ``centre + R(angle) d / scale``: bilinear for the image (float32),
+    nearest for the mask and for validity, so a road stays under its label and
+    nodata (all-zero) pixels stay zero. Output pixels whose source lies outside
+    the window get image 0 and mask ``fill`` (ignored by the losses). With
+    ``angle == 0`` this is :func:`resize_pair`.
+    """
+    if angle == 0.0:
+        return resize_pair(image, mask, size)
+    sx, sy = size
+    rows_in, cols_in = image.shape[-2:]
+    a = math.radians(angle)
+    c, s = math.cos(a) / scale, math.sin(a) / scale
+    dx = (np.arange(sx, dtype=np.float64) + 0.5 - sx / 2)[None, :]
+    dy = (np.arange(sy, dtype=np.float64) + 0.5 - sy / 2)[:, None]
+    xs = cols_in / 2 + c * dx - s * dy - 0.5
+    ys = rows_in / 2 + s * dx + c * dy - 0.5
+    coords = np.stack([ys, xs])
+    out_mask = map_coordinates(mask, coords, order=0, mode="constant", cval=fill)
+    valid = map_coordinates(image.any(axis=0).astype(np.uint8), coords, order=0, cval=0) > 0
+    img = image.astype(np.float32)
+    out = np.stack([map_coordinates(band, coords, order=1, mode="nearest") for band in img]).astype(
+        np.float32
+    )
+    out = np.where(valid, out, np.float32(0.0)).astype(np.float32)
+    return out, np.ascontiguousarray(out_mask.astype(mask.dtype))
 
 
 def _source_coords(n_out: int, n_in: int) -> np.ndarray:
@@ -268,8 +352,10 @@ def augment_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Randomly transform a ``(bands, rows, cols)`` image and its ``(rows, cols)`` mask.
 
-    Geometry (rotation, flip) first, then photometry. Scale jitter is not done
-    here: it needs a larger read, see :func:`draw_scale` and :func:`resize_pair`.
+    Geometry (rotation by 90 degrees, flip) first, then photometry. Scale
+    jitter and free rotation are not done here: they need a larger read, see
+    :func:`draw_scale`, :func:`draw_angle`, :func:`window_size` and
+    :func:`warp_pair`.
 
     Returns:
         The image as float32 on the 0..255 scale (clipped) and the mask, both

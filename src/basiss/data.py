@@ -22,7 +22,7 @@ import torch
 from rasterio.windows import Window
 from torch.utils.data import Dataset
 
-from basiss.augment import Augment, augment_pair, draw_scale, resize_pair
+from basiss.augment import Augment, augment_pair, draw_angle, draw_scale, warp_pair, window_size
 from basiss.errors import BasissError, file_error
 from basiss.filelist import Pair, read_file_list
 from basiss.grid import chip_grid
@@ -307,8 +307,8 @@ class ChipDataset(Dataset):
         mask_threshold: mask values above it are road.
         n_classes: model classes (masks are binarised for 1 or 2).
         augment: augmentation settings (see :mod:`basiss.augment`), or None
-            for none. Scale jitter reads a window ``1 / scale`` times the chip
-            around it and resizes it to the chip.
+            for none. Scale jitter and free rotation read a window large
+            enough for the zoomed, turned chip and resample it to the chip.
         random_crop: read a random window of the chip's image instead of the
             grid window (the epoch still has one sample per grid chip).
         seed: base seed of augmentation and crops.
@@ -371,19 +371,24 @@ class ChipDataset(Dataset):
         self._open = {}
 
     def window(
-        self, index: int, rng: np.random.Generator | None = None, scale: float = 1.0
+        self,
+        index: int,
+        rng: np.random.Generator | None = None,
+        scale: float = 1.0,
+        angle: float = 0.0,
     ) -> tuple[int, Window]:
         """The image and window of item ``index``.
 
         The window is the grid chip (or, with random crops, a random window of
-        the chip's image), ``1 / scale`` times the chip size and centred on the
-        chip; it is shifted inside the image when the image is large enough.
+        the chip's image), sized to hold the chip zoomed by ``scale`` and
+        turned by ``angle`` degrees (:func:`basiss.augment.window_size`) and
+        centred on the chip; it is shifted inside the image when the image is
+        large enough.
         """
         chip = self.chips[index]
         info = self.infos[chip.image]
         sx, sy = self.slice
-        w = max(1, int(round(sx / scale)))
-        h = max(1, int(round(sy / scale)))
+        w, h = window_size(self.slice, scale, angle)
         if self.random_crop and rng is not None:
             col = int(rng.integers(0, max(0, info.width - w) + 1))
             row = int(rng.integers(0, max(0, info.height - h) + 1))
@@ -395,15 +400,19 @@ class ChipDataset(Dataset):
         return chip.image, Window(col, row, w, h)
 
     def read(
-        self, index: int, rng: np.random.Generator | None = None, scale: float = 1.0
+        self,
+        index: int,
+        rng: np.random.Generator | None = None,
+        scale: float = 1.0,
+        angle: float = 0.0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Image chip and mask (0/1, :data:`IGNORE` outside the image) of item ``index``.
 
-        At ``scale == 1`` the raw chip (file dtype); otherwise the window of
-        :meth:`window` resized to the chip size (float32 bilinear image,
-        nearest mask).
+        At ``scale == 1`` and ``angle == 0`` the raw chip (file dtype);
+        otherwise the window of :meth:`window` zoomed and turned onto the chip
+        (float32 bilinear image, nearest mask; :func:`basiss.augment.warp_pair`).
         """
-        i, win = self.window(index, rng, scale)
+        i, win = self.window(index, rng, scale, angle)
         pair, info = self.pairs[i], self.infos[i]
         image = read_window(self._dataset(pair.im_file), win, list(info.bands))
         raw = read_window(self._dataset(pair.mask_file), win, [1])[0]
@@ -415,14 +424,17 @@ class ChipDataset(Dataset):
             inside = np.zeros(mask.shape, bool)
             inside[r0:r1, c0:c1] = True
             mask[~inside] = IGNORE
-        if (win.width, win.height) != tuple(self.slice):
-            image, mask = resize_pair(image, mask, self.slice)
+        if angle != 0.0 or (win.width, win.height) != tuple(self.slice):
+            image, mask = warp_pair(image, mask, self.slice, scale, angle, IGNORE)
         return image, mask
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        scale = draw_scale(rng, self.augment) if self.augment is not None else 1.0
-        image, mask = self.read(index, rng, scale)
+        scale, angle = 1.0, 0.0
+        if self.augment is not None:
+            scale = draw_scale(rng, self.augment)
+            angle = draw_angle(rng, self.augment)
+        image, mask = self.read(index, rng, scale, angle)
         if self.augment is not None:
             x, mask = augment_pair(image, mask, rng, self.augment)
         else:
