@@ -369,3 +369,9 @@ def test_cli_augmentation_and_source_options():
     cfg = config_from_args(p.parse_args(base + ["--aug-blur", "0", "--aug-scale", "1.5", "0.8"]))
     assert cfg.augmentation.blur == 0 and cfg.augmentation.scale == (0.8, 1.5)
     assert cfg.augmentation.noise == Augment.sources().noise
+    cfg = config_from_args(p.parse_args(base + ["--aug-rotate", "0"]))
+    assert cfg.augmentation.rotate == 0 and Augment.sources().rotate == 45
+    from basiss.errors import BasissError
+
+    with pytest.raises(BasissError, match="rotate must be in"):
+        config_from_args(p.parse_args(base + ["--aug-rotate", "200"]))
