@@ -153,7 +153,7 @@ def write_scene(path: Path, width: int, height: int, seed: int = 0, block: int =
     """
     import rasterio
 
-    from basiss.raster import geotiff_profile
+    from basiss.io.raster import geotiff_profile
 
     rng = np.random.default_rng(seed)
     profile = geotiff_profile(
@@ -186,7 +186,7 @@ def write_checkpoint(
     """
     import torch
 
-    from basiss.checkpoint import ModelSpec, save_checkpoint
+    from basiss.training.checkpoint import ModelSpec, save_checkpoint
 
     torch.manual_seed(0)
     spec = ModelSpec(
@@ -222,15 +222,15 @@ def score_whole_images(
         limit: only the first ``limit`` of them (smoke runs).
 
     Returns:
-        :func:`basiss.train.evaluate_loader`'s metrics plus ``images`` (how many).
+        :func:`basiss.training.loop.evaluate_loader`'s metrics plus ``images`` (how many).
     """
     import torch
     from torch.utils.data import DataLoader
 
-    from basiss.checkpoint import load_checkpoint
-    from basiss.data import ChipDataset, chip_index, discover_pairs, image_info
-    from basiss.losses import make_loss
-    from basiss.train import evaluate_loader
+    from basiss.data.dataset import ChipDataset, chip_index, discover_pairs, image_info
+    from basiss.training.checkpoint import load_checkpoint
+    from basiss.training.loop import evaluate_loader
+    from basiss.training.losses import make_loss
 
     model, spec = load_checkpoint(best)
     pairs = discover_pairs(source)

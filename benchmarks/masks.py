@@ -2,7 +2,7 @@
 
 Each chip costs what a training-data run costs: the 16->8 bit stretch and
 write of the image, the centerline buffering in UTM, the rasterized mask and
-its write (no figures). Data is made in a temporary folder: ``basiss.sample``
+its write (no figures). Data is made in a temporary folder: ``basiss.synthetic.sample``
 when it is installed, else synthetic 16-bit chips with a road grid.
 
     .venv/bin/python benchmarks/masks.py                 # 24 chips of 1300x1300, 3 bands
@@ -24,7 +24,7 @@ import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 
-from basiss.masks import BAND_FOLDERS, prepare_spacenet
+from basiss.labels.spacenet import BAND_FOLDERS, prepare_spacenet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_record_args, cores, cpu_model, print_table, record  # noqa: E402
@@ -85,11 +85,11 @@ def synthetic_aoi(root: Path, n_chips: int, size: int, n_bands: int, seed: int =
 def make_data(root: Path, n_chips: int, size: int, n_bands: int) -> tuple[Path, str]:
     """The AOI to benchmark on and where it came from."""
     try:
-        from basiss.sample import write_sample  # type: ignore[import-not-found]
+        from basiss.synthetic.sample import write_sample  # type: ignore[import-not-found]
     except ImportError:
         return synthetic_aoi(root, n_chips, size, n_bands), "synthetic"
     layout = write_sample(root, seed=0, n_train=n_chips, n_test=1, chip_size=size, broad_size=size)
-    return Path(layout.train_dir), "basiss.sample"
+    return Path(layout.train_dir), "basiss.synthetic.sample"
 
 
 def timed_run(aoi: Path, workers: int, n_bands: int, csv_path: Path) -> tuple[float, int]:

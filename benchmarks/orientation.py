@@ -6,7 +6,7 @@ orientation and miss the diagonal roads of another city. This scores a
 checkpoint on the same images turned by 0, 30 and 45 degrees: one centred
 chip per image (the largest multiple of 16 that a 45-degree turn keeps inside
 the image; 272 px for 400 px images), turned with the training code's own
-resampling (bilinear image, nearest mask, :func:`basiss.augment.warp_pair`).
+resampling (bilinear image, nearest mask, :func:`basiss.data.augment.warp_pair`).
 A model that does not care about orientation scores about the same at every
 angle.
 
@@ -29,10 +29,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from basiss.checkpoint import load_checkpoint
-from basiss.data import Chip, ChipDataset, discover_pairs, image_info, source_name
-from basiss.losses import make_loss
-from basiss.train import evaluate_loader
+from basiss.data.dataset import Chip, ChipDataset, discover_pairs, image_info, source_name
+from basiss.training.checkpoint import load_checkpoint
+from basiss.training.loop import evaluate_loader
+from basiss.training.losses import make_loss
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, add_record_args, print_table, record  # noqa: E402

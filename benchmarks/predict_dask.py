@@ -3,9 +3,9 @@
 Synthetic 3-band uint8 scenes (``predict_memory.write_scene``) and a randomly
 initialised ``unet-small`` checkpoint are written to a temporary folder. Cases:
 
-- ``single``: :func:`basiss.predict.predict_many` in this process, 1 torch thread
+- ``single``: :func:`basiss.inference.predict.predict_many` in this process, 1 torch thread
   (the per-worker speed);
-- ``dask-1`` / ``dask-2``: :func:`basiss.distributed.predict_distributed` on a
+- ``dask-1`` / ``dask-2``: :func:`basiss.inference.distributed.predict_distributed` on a
   ``LocalCluster`` of 1 / 2 worker processes, 1 thread each, many scenes;
 - ``dask-2 blocks``: one tall scene (the same pixels as all the scenes
   together) split into chip-row blocks over 2 workers: the block path's
@@ -54,7 +54,7 @@ def max_diff(a: Path, b: Path) -> int:
 
 def warm_up(ckpt: str, opts) -> str:
     """On a worker: import torch and load the model into the worker's cache."""
-    from basiss.distributed import worker_predictor
+    from basiss.inference.distributed import worker_predictor
 
     return worker_predictor(ckpt, opts).engine.name
 
@@ -62,8 +62,8 @@ def warm_up(ckpt: str, opts) -> str:
 def main() -> int:
     import torch
 
-    from basiss.distributed import connect, predict_distributed
-    from basiss.predict import PredictOptions, predict_many
+    from basiss.inference.distributed import connect, predict_distributed
+    from basiss.inference.predict import PredictOptions, predict_many
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny scenes and model (smoke test)")

@@ -51,10 +51,10 @@ def peak_rss_mb() -> float:
 
 
 def child_stream(image: str, ckpt: str, out: str, batch: int, threads: int) -> dict:
-    """Streaming prediction with :func:`basiss.predict.predict_image`."""
+    """Streaming prediction with :func:`basiss.inference.predict.predict_image`."""
     import torch
 
-    from basiss.predict import PredictOptions, load_predictor, predict_image
+    from basiss.inference.predict import PredictOptions, load_predictor, predict_image
 
     torch.set_num_threads(threads)
     pred = load_predictor(ckpt, PredictOptions(batch_size=batch, device="cpu", show_progress=False))
@@ -69,10 +69,10 @@ def child_seed(image: str, ckpt: str, out: str, batch: int, threads: int) -> dic
     import rasterio
     import torch
 
-    from basiss.checkpoint import load_checkpoint
     from basiss.grid import chip_grid
+    from basiss.io.raster import read_window, write_geotiff
     from basiss.models import road_probability
-    from basiss.raster import read_window, write_geotiff
+    from basiss.training.checkpoint import load_checkpoint
 
     torch.set_num_threads(threads)
     model, spec = load_checkpoint(ckpt)

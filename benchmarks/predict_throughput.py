@@ -43,7 +43,7 @@ def main() -> int:
     import torch
 
     from basiss.grid import chip_grid
-    from basiss.predict import PredictOptions, load_predictor, predict_image
+    from basiss.inference.predict import PredictOptions, load_predictor, predict_image
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small scene and model (smoke test)")

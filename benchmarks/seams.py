@@ -97,7 +97,7 @@ def score(prob_path: Path, mask_path: Path, truth: np.ndarray, pred, band: int) 
 def main() -> int:
     import rasterio
 
-    from basiss.predict import PredictOptions, load_predictor, predict_image
+    from basiss.inference.predict import PredictOptions, load_predictor, predict_image
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--weights", help="checkpoint (.pt)")

@@ -39,11 +39,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from basiss.augment import Augment
-from basiss.checkpoint import load_checkpoint
-from basiss.data import source_name
-from basiss.normalize import NORM_KINDS
-from basiss.train import TrainConfig, TrainResult, train
+from basiss.data.augment import Augment
+from basiss.data.dataset import source_name
+from basiss.data.normalize import NORM_KINDS
+from basiss.training.checkpoint import load_checkpoint
+from basiss.training.loop import TrainConfig, TrainResult, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402

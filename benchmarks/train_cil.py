@@ -28,9 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from basiss.augment import Augment
-from basiss.checkpoint import load_checkpoint
-from basiss.train import TrainConfig, train
+from basiss.data.augment import Augment
+from basiss.training.checkpoint import load_checkpoint
+from basiss.training.loop import TrainConfig, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, PRESETS, add_record_args, record, score_whole_images  # noqa: E402

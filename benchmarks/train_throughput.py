@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from basiss.losses import make_loss
 from basiss.models import create_model
+from basiss.training.losses import make_loss
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_record_args, print_table, record  # noqa: E402

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from basiss.raster import atomic_output
+from basiss.io.raster import atomic_output
 
 Log = Callable[[str], None]
 
@@ -29,11 +29,11 @@ class DemoConfig:
     Attributes:
         out: output folder (created; a rerun replaces what it wrote before).
         seed: seeds the sample, the split and the training.
-        n_train, n_test, chip_size, broad_size: the sample (see :func:`basiss.sample.write_sample`).
+        n_train, n_test, chip_size, broad_size: the sample (see :func:`basiss.synthetic.sample.write_sample`).
         arch, arch_kwargs: the model; a light U-Net trains in minutes on a CPU.
         slice, stride: training and prediction chip size and step (pixels).
         batch_size, lr, norm: training settings (one source, so mild augmentation
-            and a fixed 1/255 scale; see :mod:`basiss.normalize`).
+            and a fixed 1/255 scale; see :mod:`basiss.data.normalize`).
         train_minutes: training budget (wall clock).
         max_epochs: epoch cap (early stopping may end sooner).
         buffer_meters: road half-width of truth masks (SpaceNet: 2 m).
@@ -87,13 +87,13 @@ def run_demo(config: DemoConfig, log: Log = print) -> DemoResult:
         log: receives one line per step (the CLI prints them).
     """
     # Imported here so `basiss --help` stays fast.
-    from basiss.augment import Augment
-    from basiss.evaluation import evaluate
-    from basiss.labels import write_road_mask
-    from basiss.masks import prepare_spacenet
-    from basiss.predict import PredictOptions, predict_image, predict_many
-    from basiss.sample import write_preview, write_sample
-    from basiss.train import TrainConfig, train
+    from basiss.data.augment import Augment
+    from basiss.evaluation.score import evaluate
+    from basiss.inference.predict import PredictOptions, predict_image, predict_many
+    from basiss.labels.centerlines import write_road_mask
+    from basiss.labels.spacenet import prepare_spacenet
+    from basiss.synthetic.sample import write_preview, write_sample
+    from basiss.training.loop import TrainConfig, train
 
     c = config
     out = Path(c.out)

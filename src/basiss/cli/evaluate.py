@@ -76,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and say where the report went."""
-    from basiss.evaluation import evaluate, format_table
+    from basiss.evaluation.score import evaluate, format_table
 
     report = evaluate(
         args.pred,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from basiss.cli._common import default_workers, positive_int
 
-# basiss.labels.METERS_PER_LANE / DEFAULT_LANES, repeated so that building the
+# basiss.labels.centerlines.METERS_PER_LANE / DEFAULT_LANES, repeated so that building the
 # parser does not import geopandas (a test keeps them equal).
 METERS_PER_LANE = 3.5
 DEFAULT_LANES = 2
@@ -111,7 +111,7 @@ def _print_lines(lines: list[str]) -> None:
 
 
 def _run_single(args: argparse.Namespace) -> int:
-    from basiss.labels import LabelWarning, write_road_mask
+    from basiss.labels.centerlines import LabelWarning, write_road_mask
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LabelWarning)
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        from basiss.masks import prepare_spacenet
+        from basiss.labels.spacenet import prepare_spacenet
 
         report = prepare_spacenet(
             args.path_data,

@@ -101,7 +101,7 @@ def _pair(
 
 def run(args: argparse.Namespace) -> int:
     """Predict every input; print one line per image."""
-    from basiss.predict import PredictOptions, predict_many
+    from basiss.inference.predict import PredictOptions, predict_many
 
     options = PredictOptions(
         slice=_pair(args.slice, args.slice_x, args.slice_y),
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     if args.scheduler is None:
         outputs = predict_many(args.images, args.weights, args.out, options)
     else:
-        from basiss.distributed import predict_distributed
+        from basiss.inference.distributed import predict_distributed
 
         outputs = predict_distributed(
             args.images,

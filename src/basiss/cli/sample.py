@@ -80,7 +80,7 @@ def _mb(paths: list[Path]) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from basiss.sample import (
+    from basiss.synthetic.sample import (
         DEG_PER_PX,
         PLACE,
         UTM_EPSG,

@@ -6,13 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from basiss.augment import Augment
 from basiss.cli._common import add_device_arguments, fraction, non_negative, positive, positive_int
+from basiss.data.augment import Augment
+from basiss.data.normalize import NORM_KINDS
 from basiss.errors import BasissError
-from basiss.losses import LOSSES
 from basiss.models import model_names
-from basiss.normalize import NORM_KINDS
-from basiss.train import MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig, train
+from basiss.training.loop import MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig, train
+from basiss.training.losses import LOSSES
 
 HELP = "train a road-segmentation model on chips of image/mask pairs"
 DESCRIPTION = """\
@@ -28,7 +28,7 @@ validation loss, or F1 with --monitor), OUT/last.pt (resumable) and OUT/log.csv.
 
 
 def add_augment_arguments(p: argparse.ArgumentParser) -> None:
-    """The augmentation options; defaults are :meth:`basiss.augment.Augment.sources`."""
+    """The augmentation options; defaults are :meth:`basiss.data.augment.Augment.sources`."""
     d = Augment.sources()
     g = p.add_argument_group("augmentation (training chips only)")
     g.add_argument(

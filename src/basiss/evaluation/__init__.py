@@ -1,0 +1,5 @@
+"""Evaluation: pixel metrics, file matching, typed reports."""
+
+from basiss.evaluation.score import evaluate
+
+__all__ = ["evaluate"]

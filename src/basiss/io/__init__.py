@@ -1,0 +1,1 @@
+"""Raster and file-list I/O: windowed reads, the 16->8-bit stretch, atomic GeoTIFF writes."""

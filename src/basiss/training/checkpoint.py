@@ -1,0 +1,127 @@
+"""Checkpoints: one ``.pt`` file with the weights and everything prediction needs.
+
+The file holds only tensors and plain Python values, and is always loaded with
+``torch.load(..., weights_only=True)``: a checkpoint can never run code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from basiss.data.normalize import Normalisation
+from basiss.errors import file_error
+from basiss.io.raster import atomic_output
+from basiss.models import create_model
+
+FORMAT = "basiss-checkpoint"
+VERSION = 1
+
+
+@dataclass
+class ModelSpec:
+    """What prediction needs besides the weights.
+
+    Attributes:
+        arch: registry name of the architecture.
+        arch_kwargs: extra keyword arguments of its constructor.
+        in_channels: number of input bands the model takes.
+        bands: 1-based band indices read from an input image (len == in_channels).
+        n_classes: logits channels (1 = sigmoid road, >= 2 = softmax with background).
+        norm: normalisation rule as a dict (see :class:`~basiss.data.normalize.Normalisation`).
+        slice: chip size (x, y) the model was trained on.
+        stride: chip stride (x, y) used in training (prediction's default).
+        mask_threshold: value above which a training-mask pixel counted as road.
+        stretch: percentiles (low, high) for 16->8 bit conversion of raw input.
+        extra: free-form training facts (epoch, scores...), plain types only.
+    """
+
+    arch: str
+    in_channels: int
+    n_classes: int
+    bands: list[int]
+    norm: dict[str, Any] = field(default_factory=lambda: Normalisation().to_dict())
+    slice: tuple[int, int] = (400, 400)
+    stride: tuple[int, int] = (300, 300)
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    mask_threshold: float = 0.0
+    stretch: tuple[float, float] = (2.0, 98.0)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def normalisation(self) -> Normalisation:
+        return Normalisation.from_dict(self.norm)
+
+    def build(self) -> nn.Module:
+        """A fresh (randomly initialised) model of this spec."""
+        return create_model(self.arch, self.in_channels, self.n_classes, **self.arch_kwargs)
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    spec: ModelSpec,
+    training_state: dict[str, Any] | None = None,
+) -> Path:
+    """Write weights + spec (+ optional resumable training state) atomically."""
+    d = asdict(spec)
+    d["slice"], d["stride"], d["stretch"] = list(spec.slice), list(spec.stride), list(spec.stretch)
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "spec": d,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    if training_state is not None:
+        payload["training_state"] = training_state
+    with atomic_output(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The raw checkpoint payload (weights-only load), validated."""
+    p = Path(path)
+    if not p.is_file():
+        raise file_error(p, "no such checkpoint")
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise file_error(p, f"not a basiss checkpoint ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise file_error(p, "not a basiss checkpoint")
+    return payload
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> tuple[nn.Module, ModelSpec]:
+    """Rebuild the model from a checkpoint, in eval mode on ``device``."""
+    payload = read_checkpoint(path)
+    s = dict(payload["spec"])
+    s["slice"], s["stride"], s["stretch"] = (
+        tuple(s["slice"]),
+        tuple(s["stride"]),
+        tuple(s["stretch"]),
+    )
+    spec = ModelSpec(**s)
+    model = spec.build()
+    model.load_state_dict(payload["state_dict"])
+    model.to(device).eval()
+    return model, spec
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else CPU; ``cuda`` without a GPU is an error."""
+    from basiss.errors import BasissError
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise BasissError("--device cuda asked for, but no CUDA device is available")
+    return torch.device(name)

@@ -1,0 +1,81 @@
+"""Segmentation losses over road masks, with ignored pixels.
+
+Every loss takes logits ``(N, C, H, W)`` and a target ``(N, H, W)`` of uint8
+or int values: 0 = background, 1 = road (class index for ``C > 2``) and
+:data:`basiss.data.dataset.IGNORE` (255) for pixels outside the image, which count
+nowhere. ``C == 1`` is a sigmoid road channel; ``C >= 2`` is softmax over
+classes (the seed's background + road: cross-entropy).
+
+Names: ``bce`` (the seed's default; cross-entropy when ``C >= 2``),
+``dice`` (soft Dice of the road channel), ``bce+dice`` (their sum) and
+``focal`` (focal loss, gamma 2, Lin et al. 2017).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+IGNORE = 255
+LOSSES = ("bce", "dice", "bce+dice", "focal")
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _valid(target: torch.Tensor) -> torch.Tensor:
+    return target != IGNORE
+
+
+def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean binary (C == 1) or categorical (C >= 2) cross-entropy over valid pixels."""
+    valid = _valid(target)
+    if logits.shape[1] == 1:
+        per_px = F.binary_cross_entropy_with_logits(
+            logits[:, 0], (target == 1).to(logits.dtype), reduction="none"
+        )
+        return (per_px * valid).sum() / valid.sum().clamp(min=1)
+    return F.cross_entropy(logits, target.long(), ignore_index=IGNORE)
+
+
+def _road_probability(logits: torch.Tensor) -> torch.Tensor:
+    if logits.shape[1] == 1:
+        return torch.sigmoid(logits[:, 0])
+    return torch.softmax(logits, dim=1)[:, 1:].sum(dim=1)
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """``1 - soft Dice`` of the road probability over all valid pixels of the batch."""
+    valid = _valid(target).to(logits.dtype)
+    p = _road_probability(logits) * valid
+    t = ((target >= 1) & (target != IGNORE)).to(logits.dtype)
+    inter = (p * t).sum()
+    return 1.0 - (2.0 * inter + eps) / (p.sum() + t.sum() + eps)
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
+    """Focal loss: cross-entropy scaled by ``(1 - p_true) ** gamma``, mean over valid pixels."""
+    valid = _valid(target)
+    if logits.shape[1] == 1:
+        t = (target == 1).to(logits.dtype)
+        ce = F.binary_cross_entropy_with_logits(logits[:, 0], t, reduction="none")
+    else:
+        safe = torch.where(valid, target.long(), torch.zeros_like(target, dtype=torch.long))
+        ce = F.cross_entropy(logits, safe, reduction="none")
+    p_true = torch.exp(-ce)
+    per_px = (1.0 - p_true) ** gamma * ce
+    return (per_px * valid).sum() / valid.sum().clamp(min=1)
+
+
+def make_loss(name: str) -> LossFn:
+    """The loss function called ``name`` (one of :data:`LOSSES`)."""
+    if name == "bce":
+        return bce_loss
+    if name == "dice":
+        return dice_loss
+    if name == "bce+dice":
+        return lambda logits, target: bce_loss(logits, target) + dice_loss(logits, target)
+    if name == "focal":
+        return focal_loss
+    raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")

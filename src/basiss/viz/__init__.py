@@ -1,0 +1,1 @@
+"""Every figure basiss draws (matplotlib, Agg back end)."""

@@ -1,0 +1,412 @@
+"""`basiss evaluate`: file matching, reading rules, grids, reports, figures, CLI, real data."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+from rasterio.transform import from_origin
+
+from basiss.cli import main
+from basiss.errors import BasissError
+from basiss.evaluation import score as evaluation
+from basiss.evaluation.score import evaluate, image_id, match_files, read_prediction
+from basiss.viz.plots import max_pool, overview_factor
+
+ORIGIN = (500000.0, 4000000.0)
+
+
+def _write(path: Path, arr: np.ndarray, transform=None, crs=32611, nodata=None, mask=None):
+    """A one-band GeoTIFF on a 0.3 m UTM grid (optionally with an internal mask band)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if transform is None:
+        transform = from_origin(*ORIGIN, 0.3, 0.3)
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=arr.shape[1],
+        height=arr.shape[0],
+        count=1,
+        dtype=arr.dtype,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+    ) as dst:
+        dst.write(arr, 1)
+        if mask is not None:
+            dst.write_mask(mask)
+    return path
+
+
+# ---------------------------------------------------------------- ids and matching
+
+
+@pytest.mark.parametrize(
+    ("name", "ident"),
+    [
+        ("RGB-PanSharpen_AOI_2_Vegas_img123_prob.tif", "AOI_2_Vegas_img123"),
+        ("RGB-PanSharpen_AOI_2_Vegas_img123_mask.tif", "AOI_2_Vegas_img123"),
+        ("spacenetroads_AOI_2_Vegas_img123.geojson", "AOI_2_Vegas_img123"),
+        ("AOI_2_Vegas_img123_mask.tif", "AOI_2_Vegas_img123"),
+        ("satImage_001.png", "001"),
+        ("104_sat.jpg", "104"),
+        ("104_mask.png", "104"),
+        ("RGB-PanSharpen_img1447_prob.tif", "img1447"),
+    ],
+)
+def test_image_id(name, ident):
+    assert image_id(name) == ident
+
+
+def test_match_prefers_probability_and_reports_unmatched(tmp_path):
+    z = np.zeros((4, 4), np.uint8)
+    pred, truth = tmp_path / "pred", tmp_path / "truth"
+    for stem in ("RGB-PanSharpen_AOI_2_Vegas_img1", "RGB-PanSharpen_AOI_2_Vegas_img2"):
+        _write(pred / f"{stem}_prob.tif", z)
+        _write(pred / f"{stem}_mask.tif", z)
+    _write(pred / "RGB-PanSharpen_AOI_2_Vegas_img9_prob.tif", z)
+    _write(truth / "AOI_2_Vegas_img1_mask.tif", z)
+    (truth / "spacenetroads_AOI_2_Vegas_img2.geojson").write_text("{}")
+    _write(truth / "AOI_2_Vegas_img5_mask.tif", z)
+    pairs, up, ut = match_files(pred, truth)
+    assert [(p.ident, p.pred.name, p.truth.name) for p in pairs] == [
+        (
+            "AOI_2_Vegas_img1",
+            "RGB-PanSharpen_AOI_2_Vegas_img1_prob.tif",
+            "AOI_2_Vegas_img1_mask.tif",
+        ),
+        (
+            "AOI_2_Vegas_img2",
+            "RGB-PanSharpen_AOI_2_Vegas_img2_prob.tif",
+            "spacenetroads_AOI_2_Vegas_img2.geojson",
+        ),
+    ]
+    assert [p.name for p in up] == ["RGB-PanSharpen_AOI_2_Vegas_img9_prob.tif"]
+    assert [p.name for p in ut] == ["AOI_2_Vegas_img5_mask.tif"]
+
+
+def test_match_falls_back_on_img_token(tmp_path):
+    z = np.zeros((4, 4), np.uint8)
+    _write(tmp_path / "p" / "RGB-PanSharpen_AOI_2_Vegas_img7_prob.tif", z)
+    _write(tmp_path / "t" / "SN3_roads_train_AOI_2_Vegas_geojson_roads_img7.tif", z)
+    pairs, up, ut = match_files(tmp_path / "p", tmp_path / "t")
+    assert len(pairs) == 1 and not up and not ut
+
+
+def test_no_match_is_one_line_error_listing_files(tmp_path):
+    z = np.zeros((4, 4), np.uint8)
+    _write(tmp_path / "p" / "a_prob.tif", z)
+    _write(tmp_path / "t" / "b_mask.tif", z)
+    with pytest.raises(BasissError) as exc:
+        match_files(tmp_path / "p", tmp_path / "t")
+    msg = str(exc.value)
+    assert "\n" not in msg and "a_prob.tif (id a)" in msg and "b_mask.tif (id b)" in msg
+
+
+# ---------------------------------------------------------------- reading rules
+
+
+def test_prediction_kinds(tmp_path):
+    m = read_prediction(_write(tmp_path / "x.tif", np.array([[0, 1], [1, 0]], np.uint8)))
+    assert not m.is_prob and m.data.dtype == bool and m.data.sum() == 2
+    p = read_prediction(_write(tmp_path / "y.tif", np.array([[0, 255], [128, 0]], np.uint8)))
+    assert p.is_prob and p.data[0, 1] == 1.0 and p.data[1, 0] == pytest.approx(128 / 255)
+    f = read_prediction(_write(tmp_path / "z.tif", np.array([[0, 0.25]], np.float32)))
+    assert f.is_prob and f.data[0, 1] == pytest.approx(0.25)
+    # a name ending in _prob is a probability even when its max is 1
+    q = read_prediction(_write(tmp_path / "w_prob.tif", np.array([[0, 1]], np.uint8)))
+    assert q.is_prob and q.data[0, 1] == pytest.approx(1 / 255)
+    with pytest.raises(BasissError, match="outside 0..1"):
+        read_prediction(_write(tmp_path / "bad.tif", np.array([[0, 3.0]], np.float32)))
+
+
+def test_internal_mask_marks_nodata(tmp_path):
+    prob = np.full((4, 4), 200, np.uint8)
+    msk = np.full((4, 4), 255, np.uint8)
+    msk[:, :2] = 0
+    layer = read_prediction(_write(tmp_path / "a_prob.tif", prob, mask=msk))
+    assert layer.valid is not None and layer.valid.sum() == 8
+    # nodata=0 is not used as a nodata marker (0 means "no road")
+    layer0 = read_prediction(_write(tmp_path / "b.tif", np.array([[0, 1]], np.uint8), nodata=0))
+    assert layer0.valid is None
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def _two_images(tmp_path: Path) -> tuple[Path, Path]:
+    """Image a: tp 3 fp 1 fn 0; image b: tp 1 fp 0 fn 3 (6x6 each)."""
+    pa, ta = np.zeros((6, 6), np.uint8), np.zeros((6, 6), np.uint8)
+    ta[0, :3] = 1
+    pa[0, :4] = 1
+    pb, tb = np.zeros((6, 6), np.uint8), np.zeros((6, 6), np.uint8)
+    tb[2, :4] = 1
+    pb[2, 0] = 1
+    _write(tmp_path / "pred" / "a_mask.tif", pa)
+    _write(tmp_path / "pred" / "b_mask.tif", pb)
+    _write(tmp_path / "truth" / "a.tif", ta)
+    _write(tmp_path / "truth" / "b.tif", tb)
+    return tmp_path / "pred", tmp_path / "truth"
+
+
+def test_micro_vs_macro_and_report_files(tmp_path):
+    pred, truth = _two_images(tmp_path)
+    out = tmp_path / "rep" / "report.json"
+    rep = evaluate(pred, truth, out_json=out, relax_px=1)
+    assert rep["micro"]["tp"] == 4 and rep["micro"]["fp"] == 1 and rep["micro"]["fn"] == 3
+    assert rep["micro"]["precision"] == pytest.approx(0.8)
+    assert rep["micro"]["recall"] == pytest.approx(4 / 7)
+    assert rep["micro"]["f1"] == pytest.approx(8 / 12)
+    assert rep["micro"]["iou"] == pytest.approx(0.5)
+    assert rep["macro"]["precision"] == pytest.approx((0.75 + 1.0) / 2)
+    assert rep["macro"]["recall"] == pytest.approx((1.0 + 0.25) / 2)
+    assert rep["macro"]["f1"] == pytest.approx((6 / 7 + 0.4) / 2)
+    assert rep["best_threshold"] is None  # masks only: nothing to sweep
+    # relaxed, 1 px: image a all near; image b: pred near (1/1), truth near 2/4
+    assert rep["relaxed"]["precision"] == pytest.approx(1.0)
+    assert rep["relaxed"]["recall"] == pytest.approx(5 / 7)
+    on_disk = json.loads(out.read_text())
+    assert on_disk["micro"] == rep["micro"] and len(on_disk["images"]) == 2
+    rows = list(csv.DictReader(out.with_suffix(".csv").open()))
+    assert [r["id"] for r in rows] == ["a", "b"]
+    assert (rows[0]["tp"], rows[0]["fp"], rows[0]["fn"]) == ("3", "1", "0")
+    assert float(rows[1]["recall"]) == pytest.approx(0.25)
+    assert float(rows[1]["relaxed_recall"]) == pytest.approx(0.5)
+    assert not list(out.parent.glob(".*part*"))  # no temporaries left
+
+
+def test_probability_sweep_and_threshold(tmp_path):
+    truth = np.zeros((10, 10), np.uint8)
+    truth[:, 3] = 1
+    prob = np.where(truth == 1, 180, 20).astype(np.uint8)
+    prob[0, 0] = 150  # a background pixel more confident than 0.5, less than 180/255
+    _write(tmp_path / "x_prob.tif", prob)
+    _write(tmp_path / "x_truth.tif", truth)
+    rep = evaluate(tmp_path / "x_prob.tif", tmp_path / "x_truth.tif", threshold=0.5)
+    assert (rep["micro"]["tp"], rep["micro"]["fp"], rep["micro"]["fn"]) == (10, 1, 0)
+    best = rep["best_threshold"]
+    assert best["f1"] == 1.0 and 150 / 255 < best["threshold"] <= 180 / 255
+    assert rep["images"][0]["best_threshold"] == best["threshold"]
+    rep_hi = evaluate(tmp_path / "x_prob.tif", tmp_path / "x_truth.tif", threshold=0.65)
+    assert rep_hi["micro"]["f1"] == 1.0
+
+
+def test_empty_images_are_defined(tmp_path):
+    z = np.zeros((5, 5), np.uint8)
+    _write(tmp_path / "p" / "e_mask.tif", z)
+    _write(tmp_path / "t" / "e.tif", z)
+    one = z.copy()
+    one[2, 2] = 1
+    _write(tmp_path / "p" / "f_mask.tif", z)
+    _write(tmp_path / "t" / "f.tif", one)
+    rep = evaluate(tmp_path / "p", tmp_path / "t", relax_px=2)
+    by_id = {e["id"]: e for e in rep["images"]}
+    assert by_id["e"]["f1"] == 1.0 and by_id["e"]["iou"] == 1.0
+    assert by_id["f"]["f1"] == 0.0 and by_id["f"]["precision"] == 0.0
+    assert by_id["e"]["relaxed_f1"] == 1.0 and by_id["f"]["relaxed_f1"] == 0.0
+
+
+def test_png_truth_matches_by_size(tmp_path):
+    truth = np.zeros((8, 8), np.uint8)
+    truth[4, :] = 255
+    truth[5, :] = 100  # anti-aliased edge: below 127, background
+    Image.fromarray(truth).save(tmp_path / "satImage_001.png")
+    pred = (truth > 127).astype(np.uint8)
+    _write(tmp_path / "satImage_001_mask.tif", pred)
+    rep = evaluate(tmp_path / "satImage_001_mask.tif", tmp_path / "satImage_001.png")
+    assert rep["micro"]["f1"] == 1.0 and rep["micro"]["tp"] == 8
+
+
+def test_grid_mismatch_is_one_line_error_naming_both(tmp_path):
+    _write(tmp_path / "p_mask.tif", np.zeros((6, 6), np.uint8))
+    _write(tmp_path / "t.tif", np.zeros((6, 7), np.uint8))
+    with pytest.raises(BasissError) as exc:
+        evaluate(tmp_path / "p_mask.tif", tmp_path / "t.tif")
+    msg = str(exc.value)
+    assert "\n" not in msg and "p_mask.tif" in msg and "t.tif" in msg and "--align" in msg
+    shifted = from_origin(ORIGIN[0] + 0.6, ORIGIN[1], 0.3, 0.3)
+    _write(tmp_path / "q_mask.tif", np.zeros((6, 7), np.uint8), transform=shifted)
+    with pytest.raises(BasissError, match="transform"):
+        evaluate(tmp_path / "q_mask.tif", tmp_path / "t.tif")
+    _write(tmp_path / "r_mask.tif", np.zeros((6, 7), np.uint8), crs=32631)
+    with pytest.raises(BasissError, match="CRS"):
+        evaluate(tmp_path / "r_mask.tif", tmp_path / "t.tif")
+
+
+def test_align_resamples_prediction_onto_truth_grid(tmp_path):
+    truth = np.zeros((20, 20), np.uint8)
+    truth[:, 8] = 1
+    truth[10, :] = 1
+    _write(tmp_path / "t.tif", truth)
+    # the prediction's grid starts 2 px east: its column c is the truth's column c + 2
+    pred = np.zeros((20, 20), np.uint8)
+    pred[:, :18] = truth[:, 2:]
+    shifted = from_origin(ORIGIN[0] + 0.6, ORIGIN[1], 0.3, 0.3)
+    _write(tmp_path / "p_mask.tif", pred, transform=shifted)
+    rep = evaluate(tmp_path / "p_mask.tif", tmp_path / "t.tif", align=True)
+    e = rep["images"][0]
+    assert e["valid_pixels"] == 20 * 18  # the 2 westmost truth columns lie outside the prediction
+    assert (e["fp"], e["fn"]) == (0, 0) and e["tp"] == 20 + 17
+    # a probability on a 2x finer grid, bilinear: still exact on a constant-valued road
+    fine = np.kron(truth, np.ones((2, 2), np.uint8)) * 255
+    _write(tmp_path / "f_prob.tif", fine, transform=from_origin(*ORIGIN, 0.15, 0.15))
+    rep2 = evaluate(tmp_path / "f_prob.tif", tmp_path / "t.tif", align=True)
+    assert rep2["micro"]["f1"] == 1.0 and rep2["images"][0]["valid_pixels"] == 400
+
+
+def test_image_zero_pixels_are_not_counted(tmp_path, make_raster):
+    truth = np.zeros((6, 6), np.uint8)
+    truth[:, 1] = 1
+    pred = np.zeros((6, 6), np.uint8)
+    pred[:, 4] = 1
+    _write(tmp_path / "x_mask.tif", pred)
+    _write(tmp_path / "x.tif", truth)
+    img = np.full((3, 6, 6), 90, np.uint8)
+    img[:, :, 3:] = 0  # the eastern half is outside the scene
+    image = make_raster(img, name="RGB-PanSharpen_x.tif")
+    rep = evaluate(tmp_path / "x_mask.tif", tmp_path / "x.tif", image=image)
+    e = rep["images"][0]
+    assert (e["tp"], e["fp"], e["fn"], e["valid_pixels"]) == (0, 0, 6, 18)
+
+
+def test_plots_written_and_thin_roads_survive_pooling(tmp_path, make_raster):
+    truth = np.zeros((30, 40), np.uint8)
+    truth[:, 5] = 1
+    pred = np.zeros((30, 40), np.uint8)
+    pred[:, 6] = 1
+    pred[3, 20:30] = 1
+    _write(tmp_path / "k_mask.tif", pred)
+    _write(tmp_path / "k.tif", truth)
+    image = make_raster(np.full((3, 30, 40), 120, np.uint8), name="k_sat.tif")
+    evaluate(tmp_path / "k_mask.tif", tmp_path / "k.tif", plots_dir=tmp_path / "fig", image=image)
+    fig = tmp_path / "fig" / "k_eval.png"
+    assert fig.stat().st_size > 5000
+    assert Image.open(fig).size[0] > Image.open(fig).size[1]  # three panels side by side
+    # max pooling keeps a 1 px line at 1/7 scale; striding would lose it
+    line = np.zeros((70, 70), bool)
+    line[:, 10] = True
+    assert overview_factor(line.shape, 10) == 7
+    assert max_pool(line, 7)[:, 1].all() and max_pool(line, 7).sum() == 10
+    assert not line[::7, ::7].any()
+
+
+def test_geojson_truth_is_rasterized_on_prediction_grid(tmp_path, shared_data):
+    labels = pytest.importorskip("basiss.labels.centerlines")
+    if not hasattr(labels, "road_mask_on_grid"):
+        pytest.skip("basiss.labels.centerlines.road_mask_on_grid not available yet")
+    d = shared_data / "spacenet" / "vegas_solaris_pan"
+    with rasterio.open(d / "expected_mask_2m.tif") as ds:
+        oracle = ds.read(1)
+    _write(tmp_path / "vegas_mask.tif", oracle, transform=ds.transform, crs=ds.crs)
+    rep = evaluate(tmp_path / "vegas_mask.tif", d / "roads.geojson", buffer_meters=2.0)
+    # our rasterization against solaris's oracle mask
+    assert rep["micro"]["iou"] > 0.95
+
+
+# ---------------------------------------------------------------- real data: the OSM offset
+
+
+def _paris_shifted(shared_data: Path, tmp_path: Path, east_m: float) -> tuple[Path, Path, Path]:
+    labels = pytest.importorskip("basiss.labels.centerlines")
+    if not hasattr(labels, "road_mask_on_grid"):
+        pytest.skip("basiss.labels.centerlines.road_mask_on_grid not available yet")
+    import geopandas as gpd
+    from shapely.affinity import translate
+
+    d = shared_data / "spacenet" / "paris_img1447"
+    img = d / "RGB-PanSharpen_img1447.tif"
+    gdf = gpd.read_file(d / "osm_roads.geojson")
+    utm = gdf.estimate_utm_crs()
+    moved = gdf.to_crs(utm)
+    moved["geometry"] = moved.geometry.apply(lambda g: translate(g, xoff=east_m))
+    with rasterio.open(img) as ds:
+        mask = labels.road_mask_on_grid(
+            moved.to_crs(gdf.crs), ds.crs, ds.transform, ds.width, ds.height, buffer_meters=2.0
+        )
+        pred = _write(tmp_path / "img1447_mask.tif", mask.astype(np.uint8), ds.transform, ds.crs)
+    return pred, d / "osm_roads.geojson", img
+
+
+def test_paris_relaxed_metric_forgives_the_offset(shared_data, tmp_path):
+    pred, truth, img = _paris_shifted(shared_data, tmp_path, east_m=5.0)
+    strict = evaluate(pred, truth, relax_px=15, image=img, plots_dir=tmp_path / "fig")
+    # pixels are 2.7e-6 deg: ~0.20 m east-west at 49 N, so 5 m east is ~25 px
+    wide = evaluate(pred, truth, relax_px=27)
+    print(
+        f"paris 5 m east: strict F1 {strict['micro']['f1']:.3f}, "
+        f"relaxed F1 @15px {strict['relaxed']['f1']:.3f}, @27px {wide['relaxed']['f1']:.3f}"
+    )
+    assert strict["micro"]["f1"] < 0.3
+    assert strict["relaxed"]["f1"] > 0.8
+    assert wide["relaxed"]["f1"] > 0.98
+    assert (tmp_path / "fig" / "img1447_eval.png").is_file()
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def test_cli_writes_report_and_prints_table(tmp_path, capsys):
+    pred, truth = _two_images(tmp_path)
+    _write(pred / "lonely_mask.tif", np.zeros((6, 6), np.uint8))
+    out = tmp_path / "r.json"
+    code = main(
+        [
+            "evaluate",
+            "--pred",
+            str(pred),
+            "--truth",
+            str(truth),
+            "--out",
+            str(out),
+            "--relax-px",
+            "2",
+        ]
+    )
+    assert code == 0
+    captured = capsys.readouterr()
+    text = captured.out
+    assert "micro (all px)" in text and "relaxed (2 px)" in text
+    assert "1 pred file(s) without a match" in captured.err and "lonely_mask.tif" in captured.err
+    assert json.loads(out.read_text())["relaxed"]["relax_px"] == 2
+    assert out.with_suffix(".csv").is_file()
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    _write(tmp_path / "p_mask.tif", np.zeros((6, 6), np.uint8))
+    _write(tmp_path / "t.tif", np.zeros((5, 6), np.uint8))
+    code = main(
+        ["evaluate", "--pred", str(tmp_path / "p_mask.tif"), "--truth", str(tmp_path / "t.tif")]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and err.startswith("basiss evaluate: error: ")
+    code = main(
+        ["evaluate", "--pred", str(tmp_path / "nope.tif"), "--truth", str(tmp_path / "t.tif")]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "nope.tif: no such file" in err and err.count("\n") == 1
+    code = main(
+        [
+            "evaluate",
+            "--pred",
+            str(tmp_path / "p_mask.tif"),
+            "--truth",
+            str(tmp_path / "t.tif"),
+            "--align",
+        ]
+    )
+    assert code == 0  # same CRS, resampled: the row outside the truth grid is dropped
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--pred", "a", "--truth", "b", "--threshold", "1.5"])
+    assert exc.value.code == 2
+
+
+def test_module_has_documented_rules():
+    doc = evaluation.__doc__ or ""
+    for rule in ("Image id", "Prediction values", "Truth values", "Valid pixels", "Grids"):
+        assert rule in doc
