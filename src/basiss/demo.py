@@ -29,7 +29,7 @@ class DemoConfig:
     Attributes:
         out: output folder (created; a rerun replaces what it wrote before).
         seed: seeds the sample, the split and the training.
-        n_train, n_test, chip_size, broad_size: the sample (see :func:`basiss.synthetic.sample.write_sample`).
+        n_train, n_test, chip_size, broad_size: the sample (:func:`~basiss.synthetic.write_sample`).
         arch, arch_kwargs: the model; a light U-Net trains in minutes on a CPU.
         slice, stride: training and prediction chip size and step (pixels).
         batch_size, lr, norm: training settings (one source, so mild augmentation

@@ -476,7 +476,7 @@ def prepare_spacenet(
         make_plots: also write the 4-panel figure per image.
         overwrite: redo outputs that exist (otherwise they are kept).
         workers: processes (default: all cores).
-        width_from_lanes: per-road width from ``lane_number`` (see :mod:`basiss.labels.centerlines`).
+        width_from_lanes: per-road width from ``lane_number`` (:mod:`basiss.labels.centerlines`).
         meters_per_lane: lane width for ``width_from_lanes``.
         default_lanes: lane count when a road has none.
         lower: lower percentile of the 8-bit stretch.

@@ -181,7 +181,7 @@ class TrainResult:
 
 
 def pixel_metrics(tp: int, fp: int, fn: int) -> dict[str, float]:
-    """Precision, recall, F1 and IoU from confusion counts (:class:`basiss.evaluation.metrics.Counts`
+    """Precision, recall, F1 and IoU from :class:`~basiss.evaluation.metrics.Counts`
     conventions for empty cases)."""
     c = Counts(tp=tp, fp=fp, fn=fn)
     return {"precision": c.precision, "recall": c.recall, "f1": c.f1, "iou": c.iou}
