@@ -1,0 +1,15 @@
+"""Road networks from road masks: skeleton -> graph, streamed by row bands, cleaned in metres.
+
+The network contract, shared by extraction, the vector writers and APLS:
+
+* A network is a :class:`networkx.MultiGraph` (two roads may join the same pair of
+  junctions). ``G.graph["crs"]`` is the CRS as WKT (``None`` for a raster without one,
+  whose coordinates are then pixels); ``G.graph["units"]`` is ``"m"`` or ``"px"``.
+* Nodes (junctions and dead ends) have integer ids, stable for a given input: ``x`` and
+  ``y`` are coordinates in the raster's CRS; ``kind`` is ``"junction"`` (degree >= 3),
+  ``"end"`` (degree 1) or ``"node"``.
+* Edges (``u``, ``v``, ``key``) carry ``geometry``: a :class:`shapely.LineString` in the
+  raster's CRS that runs from node ``u`` to node ``v``; ``length_m``: its true length in
+  metres (geodesic on a geographic CRS); and, when extracted from a raster,
+  ``prob_mean`` (mean road probability 0..1 along it) and ``width_m`` (estimated width).
+"""
