@@ -4,7 +4,10 @@ The network contract, shared by extraction, the vector writers and APLS:
 
 * A network is a :class:`networkx.MultiGraph` (two roads may join the same pair of
   junctions). ``G.graph["crs"]`` is the CRS as WKT (``None`` for a raster without one,
-  whose coordinates are then pixels); ``G.graph["units"]`` is ``"m"`` or ``"px"``.
+  whose coordinates are then pixels); ``G.graph["units"]`` is ``"m"`` or ``"px"``;
+  ``G.graph["transform"]``, when known, is the raster's affine transform as the six
+  numbers ``(a, b, c, d, e, f)`` of :class:`rasterio.Affine` (pixel -> CRS), and
+  ``G.graph["image_id"]`` the image's name (its file stem).
 * Nodes (junctions and dead ends) have integer ids, stable for a given input: ``x`` and
   ``y`` are coordinates in the raster's CRS; ``kind`` is ``"junction"`` (degree >= 3),
   ``"end"`` (degree 1) or ``"node"``.
