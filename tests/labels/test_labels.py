@@ -170,24 +170,6 @@ def test_lane_buffers_pure():
     assert got.tolist() == [4.0, 6.0, 2.0, 4.0]
 
 
-# ---- UTM zone -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("lon", "lat", "epsg"),
-    [(-115.2, 36.1, 32611), (2.35, 48.85, 32631), (151.2, -33.9, 32756), (-179.9, 10, 32601)],
-)
-def test_utm_epsg(lon, lat, epsg):
-    assert lab.utm_epsg(lon, lat) == epsg
-    bounds = (lon - 0.001, lat - 0.001, lon + 0.001, lat + 0.001)
-    assert lab.utm_crs_for(bounds, "EPSG:4326").to_epsg() == epsg
-
-
-def test_utm_crs_for_projected_bounds():
-    bounds = (UTM_X0, UTM_Y0 - 60, UTM_X0 + 60, UTM_Y0)
-    assert lab.utm_crs_for(bounds, rasterio.crs.CRS.from_epsg(32611)).to_epsg() == 32611
-
-
 # ---- geometry variants give the same mask as plain lines -------------------------------------
 
 

@@ -16,6 +16,7 @@ from scipy.ndimage import binary_erosion
 from shapely.geometry import LineString, box
 
 from basiss.cli import main
+from basiss.geo import utm_epsg
 from basiss.synthetic.sample import (
     AOI,
     DEG_PER_PX,
@@ -27,7 +28,6 @@ from basiss.synthetic.sample import (
     mul_path,
     rgb_path,
     road_width_m,
-    utm_epsg,
     write_preview,
     write_sample,
 )

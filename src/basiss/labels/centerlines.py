@@ -17,7 +17,6 @@ collect these warnings into their report.
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -32,9 +31,9 @@ import pyproj
 import shapely
 from rasterio.features import rasterize
 from rasterio.transform import array_bounds
-from rasterio.warp import transform_bounds
 
 from basiss.errors import BasissError, file_error
+from basiss.geo import utm_crs_for
 from basiss.io.raster import PathLike, open_raster, write_geotiff
 
 #: Width of one traffic lane used by ``width_from_lanes`` (metres); a typical
@@ -105,30 +104,6 @@ def load_centerlines(labels: str | os.PathLike[str] | gpd.GeoDataFrame) -> gpd.G
         gdf = gdf.set_crs(crs.to_2d(), allow_override=True)
     gdf.attrs["source"] = source
     return gdf
-
-
-def utm_crs_for(bounds: Sequence[float], crs: Any) -> pyproj.CRS:
-    """The WGS 84 UTM zone of the centre of ``bounds`` (given in ``crs``).
-
-    Pure: no file access. The zone is the standard 6-degree band of the centre
-    longitude, north (EPSG:326zz) or south (EPSG:327zz) by the centre latitude.
-
-    Args:
-        bounds: ``(left, bottom, right, top)`` in ``crs``.
-        crs: anything :class:`pyproj.CRS` or rasterio accepts.
-
-    Returns:
-        The UTM CRS as a :class:`pyproj.CRS`.
-    """
-    src = pyproj.CRS(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
-    left, bottom, right, top = transform_bounds(src, "EPSG:4326", *bounds, densify_pts=21)
-    return pyproj.CRS.from_epsg(utm_epsg((left + right) / 2.0, (bottom + top) / 2.0))
-
-
-def utm_epsg(lon: float, lat: float) -> int:
-    """EPSG code of the WGS 84 UTM zone holding ``(lon, lat)`` (degrees)."""
-    zone = int(math.floor((lon + 180.0) / 6.0)) % 60 + 1
-    return (32600 if lat >= 0 else 32700) + zone
 
 
 def lane_buffers(

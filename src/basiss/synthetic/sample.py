@@ -133,12 +133,6 @@ def road_width_m(lanes: int) -> float:
     return LANE_M * lanes + SHOULDER_M
 
 
-def utm_epsg(lon: float, lat: float) -> int:
-    """EPSG code of the WGS 84 UTM zone holding (lon, lat)."""
-    zone = int((lon + 180.0) // 6.0) + 1
-    return (32600 if lat >= 0 else 32700) + zone
-
-
 # ---------------------------------------------------------------------------------------
 # Spectra (reflectance per WorldView-3 band) and materials
 # ---------------------------------------------------------------------------------------
