@@ -9,6 +9,7 @@ reaches past the edge (the reader pads it).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from rasterio.windows import Window
@@ -95,3 +96,9 @@ def chip_windows(
 ) -> list[Window]:
     """All chip windows of a ``width x height`` image (see :func:`chip_grid`)."""
     return chip_grid(width, height, slice_x, slice_y, stride_x, stride_y).windows()
+
+
+def decimated_shape(height: int, width: int, max_pixels: int) -> tuple[int, int]:
+    """``(rows, cols)`` of an image shrunk evenly to at most about ``max_pixels`` pixels."""
+    f = max(1.0, float(math.sqrt(width * height / max_pixels)))
+    return max(1, int(height / f)), max(1, int(width / f))

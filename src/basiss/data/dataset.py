@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 import torch
 from rasterio.windows import Window
 from torch.utils.data import Dataset
@@ -33,8 +32,9 @@ from basiss.data.augment import (
 from basiss.data.normalize import Normalisation
 from basiss.errors import BasissError, file_error
 from basiss.grid import chip_grid
+from basiss.io.bands import image_bands
 from basiss.io.filelist import Pair, read_file_list
-from basiss.io.raster import default_bands, open_raster, read_window
+from basiss.io.raster import RASTER_SUFFIXES, open_raster, read_decimated, read_window
 
 __all__ = [
     "IGNORE",
@@ -47,7 +47,6 @@ __all__ = [
     "chip_index",
     "dataset_statistics",
     "discover_pairs",
-    "image_bands",
     "image_info",
     "source_name",
     "source_names",
@@ -57,7 +56,6 @@ __all__ = [
 #: Mask value marking pixels outside the image (ignored by losses and metrics).
 IGNORE = 255
 
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 MASK_FOLDERS = ("groundtruth", "masks", "mask", "labels", "gt")
 
 
@@ -65,7 +63,7 @@ MASK_FOLDERS = ("groundtruth", "masks", "mask", "labels", "gt")
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
 
 
 def _pairs_in_folder(folder: Path) -> list[Pair]:
@@ -175,22 +173,6 @@ class ImageInfo:
     bands: tuple[int, ...]
 
 
-def image_bands(ds: rasterio.io.DatasetReader, n_bands: int | None = None) -> list[int]:
-    """The 1-based bands an image contributes to training.
-
-    By default :func:`basiss.io.raster.default_bands` (a 4th band tagged alpha,
-    or an untagged one constant at the dtype maximum, is dropped). A
-    varying untagged 4th band (e.g. near infrared) is kept. ``n_bands`` asks
-    for the first ``n_bands`` bands explicitly: ``n_bands=4`` keeps a 4th band
-    whatever its tag (GDAL tags the 4th band of any 4-band uint8 GeoTIFF as
-    alpha unless told otherwise, NIR included).
-    """
-    bands = default_bands(ds)
-    if n_bands is not None and len(bands) < n_bands <= ds.count:
-        bands = list(range(1, n_bands + 1))
-    return bands if n_bands is None else bands[:n_bands]
-
-
 def image_info(pair: Pair, n_bands: int | None = None) -> ImageInfo:
     """Open a pair once: image size, the bands to read, and mask agreement.
 
@@ -269,13 +251,8 @@ def dataset_statistics(
     total_sq = np.zeros(n)
     count = 0
     for i in images:
-        info = infos[i]
-        f = max(1.0, np.sqrt(info.width * info.height / max_pixels_per_image))
-        shape = (n, max(1, int(info.height / f)), max(1, int(info.width / f)))
         with open_raster(pairs[i].im_file) as ds:
-            arr = ds.read(
-                list(info.bands), out_shape=shape, resampling=rasterio.enums.Resampling.nearest
-            ).astype(np.float64)
+            arr = read_decimated(ds, infos[i].bands, max_pixels_per_image).astype(np.float64)
         valid = arr.any(axis=0)
         vals = arr[:, valid]
         total += vals.sum(axis=1)

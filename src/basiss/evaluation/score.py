@@ -48,7 +48,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,12 +62,16 @@ from rasterio.enums import MaskFlags, Resampling
 from basiss.errors import BasissError, file_error
 from basiss.evaluation import metrics
 from basiss.evaluation.metrics import Counts, RelaxedCounts
-from basiss.io.raster import atomic_output, default_bands, open_raster
+from basiss.io.bands import default_bands
+from basiss.io.raster import (
+    RASTER_SUFFIXES,
+    PathLike,
+    atomic_output,
+    dataset_nodata,
+    open_raster,
+)
 from basiss.progress import progress
 
-PathLike = str | os.PathLike[str]
-
-RASTER_EXTS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".vrt")
 VECTOR_EXTS = (".geojson", ".json")
 ID_SUFFIXES = ("_prob", "_mask", "_pred", "_truth", "_gt", "_sat", "_labels", "_label")
 ID_PREFIXES = (
@@ -103,7 +106,7 @@ def image_id(path: PathLike) -> str:
     """
     name = Path(path).name
     lower = name.lower()
-    for ext in RASTER_EXTS + VECTOR_EXTS:
+    for ext in RASTER_SUFFIXES + VECTOR_EXTS:
         if lower.endswith(ext):
             name = name[: -len(ext)]
             break
@@ -171,16 +174,16 @@ def _by_id(files: list[Path], rank: Any, what: str) -> dict[str, Path]:
 
 
 @dataclass(frozen=True)
-class Pair:
-    """A prediction and its truth, sharing an image id."""
+class Match:
+    """A prediction file matched to its truth file by their shared image id."""
 
     ident: str
     pred: Path
     truth: Path
 
 
-def match_files(pred: PathLike, truth: PathLike) -> tuple[list[Pair], list[Path], list[Path]]:
-    """Pair prediction and truth files (or folders) by image id.
+def match_files(pred: PathLike, truth: PathLike) -> tuple[list[Match], list[Path], list[Path]]:
+    """Match prediction and truth files (or folders) by image id.
 
     Returns:
         ``(pairs, unmatched_predictions, unmatched_truths)``, pairs sorted by id.
@@ -190,13 +193,13 @@ def match_files(pred: PathLike, truth: PathLike) -> tuple[list[Pair], list[Path]
             no pair matches at all (the message lists the unmatched files).
     """
     pred_p, truth_p = Path(pred), Path(truth)
-    preds = _list_files(pred_p, RASTER_EXTS, "prediction raster")
-    truths = _list_files(truth_p, RASTER_EXTS + VECTOR_EXTS, "truth")
+    preds = _list_files(pred_p, RASTER_SUFFIXES, "prediction raster")
+    truths = _list_files(truth_p, RASTER_SUFFIXES + VECTOR_EXTS, "truth")
     if pred_p.is_file() and truth_p.is_file():
-        return [Pair(image_id(pred_p), pred_p, truth_p)], [], []
+        return [Match(image_id(pred_p), pred_p, truth_p)], [], []
     pmap = _by_id(preds, _pred_rank, "prediction")
     tmap = _by_id(truths, _truth_rank, "truth")
-    pairs = [Pair(k, pmap[k], tmap[k]) for k in sorted(pmap.keys() & tmap.keys())]
+    pairs = [Match(k, pmap[k], tmap[k]) for k in sorted(pmap.keys() & tmap.keys())]
     rest_p = {k: v for k, v in pmap.items() if k not in tmap}
     rest_t = {k: v for k, v in tmap.items() if k not in pmap}
     # second chance: a unique trailing img<digits> token on both sides
@@ -211,7 +214,7 @@ def match_files(pred: PathLike, truth: PathLike) -> tuple[list[Pair], list[Path]
     for tok in sorted(tok_p.keys() & tok_t.keys()):
         if len(tok_p[tok]) == 1 and len(tok_t[tok]) == 1:
             kp, kt = tok_p[tok][0], tok_t[tok][0]
-            pairs.append(Pair(kp, rest_p.pop(kp), rest_t.pop(kt)))
+            pairs.append(Match(kp, rest_p.pop(kp), rest_t.pop(kt)))
     pairs.sort(key=lambda p: p.ident)
     unmatched_p, unmatched_t = sorted(rest_p.values()), sorted(rest_t.values())
     if not pairs:
@@ -228,14 +231,14 @@ def _names(paths: Sequence[Path], limit: int = 5) -> str:
     return ", ".join(shown) + more if shown else "none"
 
 
-def _match_image(image: PathLike | None, pairs: list[Pair]) -> dict[str, Path]:
+def _match_image(image: PathLike | None, pairs: list[Match]) -> dict[str, Path]:
     """Imagery for figures and the nodata mask, by image id (a single file fits a single pair)."""
     if image is None:
         return {}
     ip = Path(image)
     if ip.is_file() and len(pairs) == 1:
         return {pairs[0].ident: ip}
-    files = _list_files(ip, RASTER_EXTS, "image")
+    files = _list_files(ip, RASTER_SUFFIXES, "image")
     out: dict[str, Path] = {}
     by_id = {image_id(f): f for f in files}
     by_tok = {}
@@ -425,7 +428,7 @@ def image_valid(path: Path, height: int, width: int) -> np.ndarray:
             raise file_error(
                 path, f"image size {ds.width}x{ds.height} differs from the grid {width}x{height}"
             )
-        nodata = 0 if ds.nodata is None else ds.nodata
+        nodata = dataset_nodata(ds)
         valid = np.zeros((height, width), dtype=bool)
         for b in default_bands(ds):
             valid |= ds.read(b) != nodata
@@ -673,7 +676,7 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 def _plot_one(
-    pair: Pair,
+    pair: Match,
     pred: Layer,
     pred_mask: np.ndarray,
     truth_mask: np.ndarray,

@@ -46,7 +46,6 @@ positive weight (the image's border pixels are covered by one chip only).
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import threading
 import time
@@ -64,10 +63,14 @@ from basiss.data.normalize import Normalisation
 from basiss.errors import BasissError, file_error
 from basiss.grid import ChipGrid, chip_grid
 from basiss.inference.engines import ENGINES, Engine, make_engine
+from basiss.io.bands import model_bands
 from basiss.io.filelist import read_file_list
 from basiss.io.raster import (
+    GEOTIFF_SUFFIXES,
+    PathLike,
     apply_stretch,
-    default_bands,
+    atomic_outputs,
+    dataset_nodata,
     geotiff_profile,
     is_8bit,
     open_raster,
@@ -78,8 +81,6 @@ from basiss.io.raster import (
 from basiss.progress import progress
 from basiss.training.checkpoint import ModelSpec, load_checkpoint, resolve_device
 
-PathLike = str | os.PathLike[str]
-
 BLENDS = ("cosine", "mean")
 #: Smallest cosine weight (relative to the chip centre's 1.0).
 BLEND_FLOOR = 1e-2
@@ -87,7 +88,6 @@ BLEND_FLOOR = 1e-2
 TILE = 256
 #: Batches the reader thread may prepare ahead of the model.
 PREFETCH = 2
-IMAGE_SUFFIXES = (".tif", ".tiff")
 
 
 @dataclass
@@ -286,25 +286,6 @@ def load_predictor(
     )
 
 
-def check_bands(ds: rasterio.io.DatasetReader, spec: ModelSpec, path: PathLike) -> list[int]:
-    """The bands to read from ``ds`` for ``spec``; a mismatch is a one-line error.
-
-    A checkpoint whose bands are ``1..in_channels`` (all bands of its training
-    images) needs an image with exactly that many bands (an alpha 4th band is
-    ignored); an explicit band selection needs those bands to exist.
-    """
-    bands = list(spec.bands)
-    if bands == list(range(1, spec.in_channels + 1)):
-        have = len(default_bands(ds))
-        # GDAL tags the 4th band of every 4-band uint8 GeoTIFF as alpha, NIR
-        # included: a model trained on 4 bands reads all 4.
-        if have != spec.in_channels and ds.count != spec.in_channels:
-            raise file_error(path, f"has {have} band(s), the model takes {spec.in_channels}")
-    elif max(bands) > ds.count:
-        raise file_error(path, f"has {ds.count} band(s), the model reads bands {bands}")
-    return bands
-
-
 # ------------------------------------------------------------------ scene
 
 
@@ -369,7 +350,7 @@ def scene_info(
     Raises:
         BasissError: the image's bands do not fit the model.
     """
-    bands = check_bands(ds, spec, path)
+    bands = model_bands(ds, spec.bands, spec.in_channels, path)
     sx, sy = chip
     grid = chip_grid(ds.width, ds.height, sx, sy, stride[0], stride[1])
     itemsize = int(np.dtype(ds.dtypes[0]).itemsize)
@@ -386,7 +367,7 @@ def scene_info(
         width=ds.width,
         height=ds.height,
         bands=bands,
-        nodata=0 if ds.nodata is None else ds.nodata,
+        nodata=dataset_nodata(ds),
         limits=limits,
         grid=grid,
         profile=profile,
@@ -695,25 +676,6 @@ def output_paths(image: PathLike, out_dir: PathLike) -> tuple[Path, Path]:
     return out / f"{stem}_prob.tif", out / f"{stem}_mask.tif"
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.part-{os.getpid()}{path.suffix}")
-
-
-@contextlib.contextmanager
-def _atomic_pair(a: Path, b: Path) -> Iterator[tuple[Path, Path]]:
-    """Two temporary paths, renamed over ``a`` and ``b`` only if the body succeeds."""
-    a.parent.mkdir(parents=True, exist_ok=True)
-    tmps = (_tmp_name(a), _tmp_name(b))
-    try:
-        yield tmps
-        os.replace(tmps[0], a)
-        os.replace(tmps[1], b)
-    finally:
-        for t in tmps:
-            with contextlib.suppress(FileNotFoundError):
-                t.unlink()
-
-
 def write_rows(
     rows: Iterable[Rows], prob_path: PathLike, mask_path: PathLike, profile: dict[str, Any]
 ) -> int:
@@ -735,7 +697,7 @@ def write_rows(
     width, height, bands = profile["width"], profile["height"], profile["count"]
     chips = 0
     with (
-        _atomic_pair(Path(prob_path), Path(mask_path)) as (tmp_prob, tmp_mask),
+        atomic_outputs(Path(prob_path), Path(mask_path)) as (tmp_prob, tmp_mask),
         rasterio.open(tmp_prob, "w", **profile) as prob_ds,
         rasterio.open(tmp_mask, "w", **dict(profile, count=1)) as mask_ds,
     ):
@@ -828,7 +790,7 @@ def expand_inputs(items: Iterable[PathLike]) -> list[Path]:
     for item in items:
         p = Path(item)
         if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in GEOTIFF_SUFFIXES)
             if not found:
                 raise file_error(p, "folder has no .tif images")
             images.extend(found)

@@ -20,8 +20,15 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from basiss.errors import file_error
+from basiss.grid import decimated_shape
+from basiss.io.bands import default_bands
 
 PathLike = str | os.PathLike[str]
+
+#: Suffixes of the georeferenced rasters basiss predicts on and writes.
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
+#: Suffixes of every raster basiss reads as an image or a mask (PNG/JPEG pairs included).
+RASTER_SUFFIXES = (*GEOTIFF_SUFFIXES, ".png", ".jpg", ".jpeg", ".vrt")
 
 #: Valid pixels of a stretched 8-bit image take 1..255; 0 is reserved for nodata.
 NODATA_8BIT = 0
@@ -51,36 +58,6 @@ def open_raster(path: PathLike) -> Iterator[rasterio.io.DatasetReader]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-def opaque_fourth_band(ds: rasterio.io.DatasetReader, max_pixels: int = 250_000) -> bool:
-    """True when ``ds`` has 4 bands and the 4th is the dtype's maximum everywhere.
-
-    That is an opaque alpha band written without the alpha colour
-    interpretation (e.g. an RGBA image saved as 4 plain bands). The band is
-    read decimated to about ``max_pixels`` pixels.
-    """
-    if ds.count != 4 or ds.dtypes[3] not in ("uint8", "uint16"):
-        return False
-    top = np.iinfo(ds.dtypes[3]).max
-    f = max(1.0, np.sqrt(ds.width * ds.height / max_pixels))
-    shape = (max(1, int(ds.height / f)), max(1, int(ds.width / f)))
-    band = ds.read(4, out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
-    return bool((band == top).all())
-
-
-def default_bands(ds: rasterio.io.DatasetReader) -> list[int]:
-    """The 1-based bands an image contributes by default.
-
-    A 4-band image whose 4th band is alpha (by colour interpretation, or an
-    untagged band constant at the dtype maximum) is read as RGB; every other
-    image contributes all its bands (a varying 4th band such as NIR is kept).
-    """
-    if ds.count == 4 and (
-        ds.colorinterp[3] == rasterio.enums.ColorInterp.alpha or opaque_fourth_band(ds)
-    ):
-        return [1, 2, 3]
-    return list(range(1, ds.count + 1))
 
 
 def read_window(
@@ -120,8 +97,28 @@ def valid_pixels(arr: np.ndarray, nodata: float | None = 0) -> np.ndarray:
     return np.any(arr != nodata, axis=0)
 
 
-def _dataset_nodata(ds: rasterio.io.DatasetReader) -> float:
+def dataset_nodata(ds: rasterio.io.DatasetReader) -> float:
+    """The value meaning "no data" in ``ds``: its nodata tag, or 0 (SpaceNet's rule) if none."""
     return 0 if ds.nodata is None else ds.nodata
+
+
+def read_decimated(
+    ds: rasterio.io.DatasetReader,
+    bands: Sequence[int],
+    max_pixels: int,
+    resampling: rasterio.enums.Resampling = rasterio.enums.Resampling.nearest,
+) -> np.ndarray:
+    """Bands of ``ds`` read shrunk to about ``max_pixels`` pixels, ``(bands, rows, cols)``.
+
+    For statistics and figures of whole scenes: GDAL reads the overview (or samples the
+    full-resolution rows) without holding the whole image. Nearest by default, so the
+    values are the file's own.
+    """
+    shape = (len(bands), *decimated_shape(ds.height, ds.width, max_pixels))
+    try:
+        return ds.read(list(bands), out_shape=shape, resampling=resampling)
+    except RasterioIOError as exc:
+        raise file_error(ds.name, f"read failed ({_first_line(exc)})") from None
 
 
 def stretch_limits(
@@ -141,13 +138,8 @@ def stretch_limits(
         ``(n_bands, 2)`` float64 array of (low, high) per band.
     """
     idx = list(bands) if bands is not None else default_bands(ds)
-    factor = max(1.0, np.sqrt(ds.width * ds.height / max_pixels))
-    shape = (len(idx), max(1, int(ds.height / factor)), max(1, int(ds.width / factor)))
-    try:
-        arr = ds.read(idx, out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
-    except RasterioIOError as exc:
-        raise file_error(ds.name, f"read failed ({_first_line(exc)})") from None
-    valid = valid_pixels(arr, _dataset_nodata(ds))
+    arr = read_decimated(ds, idx, max_pixels)
+    valid = valid_pixels(arr, dataset_nodata(ds))
     limits = np.zeros((len(idx), 2), dtype=np.float64)
     if not valid.any():
         return limits
@@ -216,22 +208,44 @@ def grid_of(ds: rasterio.io.DatasetReader) -> dict[str, Any]:
     return {"width": ds.width, "height": ds.height, "crs": ds.crs, "transform": ds.transform}
 
 
+def temp_path(final: PathLike) -> Path:
+    """The hidden temporary name beside ``final`` that an atomic write goes through.
+
+    ``.<stem>.part-<pid><suffix>``: same folder (so the rename is atomic), same suffix (so
+    GDAL picks the driver by extension), the writer's process id (so two runs never share one).
+    """
+    p = Path(final)
+    return p.with_name(f".{p.stem}.part-{os.getpid()}{p.suffix}")
+
+
+@contextlib.contextmanager
+def atomic_outputs(*paths: PathLike) -> Iterator[tuple[Path, ...]]:
+    """Yield temporary paths beside ``paths``; rename each over its final path on success.
+
+    On any exception the temporaries are removed and the final paths are left untouched.
+    """
+    finals = [Path(p) for p in paths]
+    for f in finals:
+        f.parent.mkdir(parents=True, exist_ok=True)
+    tmps = tuple(temp_path(f) for f in finals)
+    try:
+        yield tmps
+        for tmp, final in zip(tmps, finals, strict=True):
+            os.replace(tmp, final)
+    finally:
+        for tmp in tmps:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
 @contextlib.contextmanager
 def atomic_output(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` on success.
 
-    The temporary keeps the suffix so drivers are chosen by extension. On any
-    exception the temporary is removed and ``path`` is left untouched.
+    The one-file case of :func:`atomic_outputs`.
     """
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.stem}.part-{os.getpid()}{final.suffix}")
-    try:
+    with atomic_outputs(path) as (tmp,):
         yield tmp
-        os.replace(tmp, final)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def write_geotiff(
@@ -271,7 +285,7 @@ def write_8bit(
             raise file_error(src_path, f"has {src.count} bands, asked for band {max(idx)}")
         passthrough = is_8bit(src)
         limits = None if passthrough else stretch_limits(src, idx, lower, upper)
-        nodata = _dataset_nodata(src)
+        nodata = dataset_nodata(src)
         profile = geotiff_profile(
             src.width, src.height, len(idx), "uint8", src.crs, src.transform, NODATA_8BIT
         )

@@ -38,7 +38,7 @@ import shapely
 
 from basiss.errors import BasissError, file_error
 from basiss.io.filelist import Pair, read_file_list, write_file_list
-from basiss.io.raster import PathLike, open_raster, write_8bit, write_geotiff
+from basiss.io.raster import GEOTIFF_SUFFIXES, PathLike, open_raster, write_8bit, write_geotiff
 from basiss.labels import centerlines as lab
 from basiss.progress import progress
 
@@ -190,7 +190,7 @@ def discover_spacenet(
     src_dir = aoi / src_folder
     if not src_dir.is_dir():
         raise file_error(aoi, f"no {src_folder}/ folder for {n_bands}-band images")
-    images = sorted(p for p in src_dir.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
+    images = sorted(p for p in src_dir.iterdir() if p.suffix.lower() in GEOTIFF_SUFFIXES)
     if not images:
         raise file_error(src_dir, "no .tif images")
     aoi = aoi.resolve()

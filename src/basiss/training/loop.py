@@ -42,6 +42,7 @@ from torch.utils.data import DataLoader
 
 from basiss.data.augment import Augment
 from basiss.data.dataset import (
+    IGNORE,
     ChipDataset,
     ImageInfo,
     chip_index,
@@ -59,7 +60,7 @@ from basiss.io.raster import atomic_output
 from basiss.models import model_names, road_probability
 from basiss.progress import progress
 from basiss.training.checkpoint import ModelSpec, read_checkpoint, resolve_device, save_checkpoint
-from basiss.training.losses import IGNORE, LOSSES, make_loss
+from basiss.training.losses import LOSSES, make_loss
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "plateau")

@@ -18,7 +18,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-IGNORE = 255
+from basiss.data.dataset import IGNORE
+from basiss.models import road_probability
+
 LOSSES = ("bce", "dice", "bce+dice", "focal")
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -39,16 +41,10 @@ def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, target.long(), ignore_index=IGNORE)
 
 
-def _road_probability(logits: torch.Tensor) -> torch.Tensor:
-    if logits.shape[1] == 1:
-        return torch.sigmoid(logits[:, 0])
-    return torch.softmax(logits, dim=1)[:, 1:].sum(dim=1)
-
-
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
     """``1 - soft Dice`` of the road probability over all valid pixels of the batch."""
     valid = _valid(target).to(logits.dtype)
-    p = _road_probability(logits) * valid
+    p = road_probability(logits, logits.shape[1]).sum(dim=1) * valid
     t = ((target >= 1) & (target != IGNORE)).to(logits.dtype)
     inter = (p * t).sum()
     return 1.0 - (2.0 * inter + eps) / (p.sum() + t.sum() + eps)
