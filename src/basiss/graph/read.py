@@ -1,0 +1,342 @@
+"""Read a road network back from any format :mod:`basiss.graph.write` writes, or from lines.
+
+:func:`read_network` tells the format by the file's suffix, else by its first bytes:
+
+* GeoPackage: the ``edges`` layer (required) and ``nodes`` layer. With ``u``/``v``
+  columns and a ``nodes`` layer holding ``id`` (or osmnx's ``osmid``) the network is
+  rebuilt exactly; an ``edges`` layer of plain lines is treated like centerlines.
+* GeoJSON: basiss's own (features with ``feature`` = ``"edge"``/``"node"``) is rebuilt
+  exactly, in EPSG:4326; any other GeoJSON of (Multi)LineStrings, e.g. truth centerlines,
+  becomes a network through :func:`basiss.graph.from_lines.network_from_lines`.
+* GraphML: basiss's or osmnx's (string or typed attributes; ``length`` in metres and
+  WKT ``geometry``; a directed osmnx graph keeps one edge per two-way road).
+* SpaceNet CSV (``ImageId,WKT_Pix[,length_m]``): networks in pixel coordinates (no CRS),
+  nodes where line ends meet exactly (:func:`read_spacenet_csv` reads every image).
+
+Lengths a file carries (``length_m``, osmnx's ``length``) are kept; missing ones are the
+true length of the geometry. Every failure is a one-line :class:`BasissError` naming the
+file: not parseable, no ``edges`` layer, Points or Polygons where roads belong.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import pandas as pd
+import pyogrio
+import shapely
+
+from basiss.errors import file_error
+from basiss.geo import line_length_m
+from basiss.graph.spacenet_csv import read_spacenet_csv
+from basiss.graph.vector import (
+    EDGE_MEASURES,
+    EDGES_LAYER,
+    NODES_LAYER,
+    EdgeRecord,
+    NodeRecord,
+    VectorFormat,
+    build_network,
+    cell_float,
+    fill_kinds,
+    first_line,
+)
+
+_SUFFIX_FORMATS = {
+    ".gpkg": VectorFormat.GPKG,
+    ".geojson": VectorFormat.GEOJSON,
+    ".json": VectorFormat.GEOJSON,
+    ".graphml": VectorFormat.GRAPHML,
+    ".csv": VectorFormat.CSV,
+}
+_LINE_TYPES = {"LineString", "MultiLineString"}
+
+
+def sniff_format(path: str | os.PathLike[str]) -> VectorFormat:
+    """The network format of ``path``: by suffix, else by the file's first bytes.
+
+    Raises:
+        BasissError: the file is missing or in none of the four formats.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise file_error(p, "no such file")
+    if p.suffix.lower() in _SUFFIX_FORMATS:
+        return _SUFFIX_FORMATS[p.suffix.lower()]
+    with open(p, "rb") as f:
+        head = f.read(64).lstrip(b"\xef\xbb\xbf").lstrip()
+    if head.startswith(b"SQLite format 3"):
+        return VectorFormat.GPKG
+    if head.startswith(b"{"):
+        return VectorFormat.GEOJSON
+    if head.startswith(b"<"):
+        return VectorFormat.GRAPHML
+    if head.startswith(b"ImageId"):
+        return VectorFormat.CSV
+    raise file_error(p, "not a network file (GeoPackage, GeoJSON, GraphML or SpaceNet CSV)")
+
+
+def read_network(path: str | os.PathLike[str], image_id: str | None = None) -> nx.MultiGraph:
+    """Read a road network (contract of :mod:`basiss.graph`) from a file of any format.
+
+    Args:
+        path: a GeoPackage, GeoJSON (basiss's or plain centerlines), GraphML or SpaceNet CSV.
+        image_id: for a CSV of many images, the one to read.
+
+    Returns:
+        The network; ``graph["image_id"]`` is the file's (else the file stem).
+
+    Raises:
+        BasissError: one line naming the file and the problem.
+    """
+    fmt = sniff_format(path)
+    p = Path(path)
+    if fmt is VectorFormat.GPKG:
+        G = read_gpkg(p)
+    elif fmt is VectorFormat.GEOJSON:
+        G = read_geojson(p)
+    elif fmt is VectorFormat.GRAPHML:
+        G = read_graphml(p)
+    else:
+        return _one_image(p, read_spacenet_csv(p), image_id)
+    G.graph.setdefault("image_id", p.stem.removesuffix("_graph"))
+    return G
+
+
+# --- frames (GeoPackage, GeoJSON) ------------------------------------------------------
+
+
+def _read_frame(path: Path, layer: str | None = None) -> gpd.GeoDataFrame:
+    try:
+        return pyogrio.read_dataframe(path, layer=layer)
+    except Exception as exc:  # pyogrio raises several types for a broken file
+        raise file_error(path, f"cannot be read ({first_line(exc)})") from None
+
+
+def _lines_only(path: Path, geoms: gpd.GeoSeries) -> list[shapely.LineString]:
+    """The LineStrings of ``geoms`` (multi-parts split, Z dropped, null/empty skipped).
+
+    Raises:
+        BasissError: any other geometry type (a road network is lines).
+    """
+    geoms = geoms[geoms.notna() & ~geoms.is_empty]
+    other = sorted(set(geoms.geom_type) - _LINE_TYPES)
+    if other:
+        raise file_error(path, f"holds {', '.join(other)} geometries; road networks are lines")
+    parts = shapely.get_parts(shapely.force_2d(geoms.to_numpy()))
+    return list(parts)
+
+
+def _crs_wkt(frame: gpd.GeoDataFrame) -> str | None:
+    return None if frame.crs is None else frame.crs.to_wkt()
+
+
+def _node_ids(nodes: gpd.GeoDataFrame | None) -> pd.Series | None:
+    if nodes is None:
+        return None
+    for column in ("id", "osmid"):
+        if column in nodes.columns:
+            return nodes[column]
+    return None
+
+
+def _network_from_frames(
+    path: Path, edges: gpd.GeoDataFrame, nodes: gpd.GeoDataFrame | None, graph: dict[str, Any]
+) -> nx.MultiGraph:
+    """Rebuild a network from an edge table and a node table (or from the lines alone)."""
+    ids = _node_ids(nodes)
+    if nodes is None or ids is None or not {"u", "v"} <= set(edges.columns):
+        return _lines_network(path, _lines_only(path, edges.geometry), graph)
+    _lines_only(path, edges.geometry)
+    _points_only(path, nodes.geometry)
+    crs = graph.get("crs")
+    known = set(ids.astype(int))
+    node_recs = [
+        NodeRecord(int(i), float(pt.x), float(pt.y), str(kind) if kind else "", 0)
+        for i, pt, kind in zip(ids, nodes.geometry, _column(nodes, "kind"), strict=True)
+    ]
+    edge_recs = []
+    for rank, row in enumerate(edges.itertuples(index=False)):
+        data = row._asdict()
+        u, v = int(data["u"]), int(data["v"])
+        if u not in known or v not in known:
+            raise file_error(path, f"edge {rank} names a node missing from the nodes")
+        line = shapely.force_2d(data["geometry"])
+        length = cell_float(data.get("length_m", data.get("length")))
+        length = line_length_m(list(line.coords), crs) if length is None else length
+        measures = {m: f for m in EDGE_MEASURES if (f := cell_float(data.get(m))) is not None}
+        key = int(data["key"]) if data.get("key") is not None else rank
+        edge_id = int(data["id"]) if data.get("id") is not None else rank
+        edge_recs.append(EdgeRecord(edge_id, u, v, key, line, length, measures))
+    return fill_kinds(build_network(node_recs, edge_recs, graph))
+
+
+def _column(frame: gpd.GeoDataFrame, name: str) -> Sequence[Any]:
+    return list(frame[name]) if name in frame.columns else [None] * len(frame)
+
+
+def _points_only(path: Path, geoms: gpd.GeoSeries) -> None:
+    other = sorted(set(geoms[geoms.notna()].geom_type) - {"Point"})
+    if other:
+        raise file_error(path, f"nodes hold {', '.join(other)} geometries; nodes are points")
+
+
+def _lines_network(
+    path: Path, lines: list[shapely.LineString], graph: dict[str, Any]
+) -> nx.MultiGraph:
+    """A network from plain centerlines, through :func:`network_from_lines`."""
+    if not lines:
+        return nx.MultiGraph(**graph)
+    from basiss.graph.from_lines import network_from_lines
+
+    G = network_from_lines(lines, graph.get("crs"))
+    for key, value in graph.items():
+        G.graph.setdefault(key, value)
+    return G
+
+
+def read_gpkg(path: str | os.PathLike[str]) -> nx.MultiGraph:
+    """Read a network from a GeoPackage's ``edges`` and ``nodes`` layers.
+
+    Raises:
+        BasissError: not a readable GeoPackage, or no ``edges`` layer.
+    """
+    p = Path(path)
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(p)]
+        meta = {}
+        if EDGES_LAYER in layers:
+            meta = pyogrio.read_info(p, layer=EDGES_LAYER)["dataset_metadata"] or {}
+    except Exception as exc:
+        raise file_error(p, f"not a readable GeoPackage ({first_line(exc)})") from None
+    if EDGES_LAYER not in layers:
+        found = ", ".join(layers) or "none"
+        raise file_error(p, f"has no '{EDGES_LAYER}' layer (layers: {found})")
+    edges = _read_frame(p, EDGES_LAYER)
+    nodes = _read_frame(p, NODES_LAYER) if NODES_LAYER in layers else None
+    return _network_from_frames(p, edges, nodes, _graph_attrs(meta, _crs_wkt(edges)))
+
+
+def _graph_attrs(meta: dict[str, Any], crs: str | None) -> dict[str, Any]:
+    """Graph attributes from string metadata (``transform`` a JSON or Python list)."""
+    graph: dict[str, Any] = {"crs": crs, "units": meta.get("units") or ("m" if crs else "px")}
+    if meta.get("image_id"):
+        graph["image_id"] = str(meta["image_id"])
+    if meta.get("transform"):
+        graph["transform"] = tuple(float(t) for t in ast.literal_eval(str(meta["transform"])))
+    return graph
+
+
+def read_geojson(path: str | os.PathLike[str]) -> nx.MultiGraph:
+    """Read basiss's network GeoJSON exactly, or any GeoJSON of centerlines as a network.
+
+    Centerlines go through :func:`basiss.graph.from_lines.read_line_network` (nodes where
+    lines share vertices, OSM ``oneway`` honoured, as the APLS reference reads them).
+
+    Raises:
+        BasissError: the file does not parse, or holds Points/Polygons where roads belong.
+    """
+    p = Path(path)
+    frame = _read_frame(p)
+    graph = {"crs": _crs_wkt(frame), "units": "m"}
+    if "feature" in frame.columns and {"u", "v"} <= set(frame.columns):
+        kinds = frame["feature"].astype(str)
+        return _network_from_frames(p, frame[kinds == "edge"], frame[kinds == "node"], graph)
+    _lines_only(p, frame.geometry)  # Points or Polygons: the one-line error, here
+    from basiss.graph.from_lines import read_line_network
+
+    return read_line_network(p)  # honours OSM ``oneway``, as the APLS reference does
+
+
+# --- GraphML ----------------------------------------------------------------------------
+
+
+def _parse_graphml(path: Path) -> nx.Graph:
+    try:
+        try:
+            return nx.read_graphml(path, node_type=int, force_multigraph=True)
+        except ValueError:  # node ids that are not integers: renumber below
+            H = nx.read_graphml(path, force_multigraph=True)
+            return nx.convert_node_labels_to_integers(H, ordering="sorted")
+    except Exception as exc:
+        raise file_error(path, f"not a readable GraphML file ({first_line(exc)})") from None
+
+
+def _graphml_line(path: Path, H: nx.Graph, u: int, v: int, wkt: Any) -> shapely.Geometry:
+    """The edge's WKT geometry, or (osmnx's convention) the straight line between its nodes."""
+    try:
+        if wkt:
+            return shapely.force_2d(shapely.from_wkt(str(wkt)))
+        a, b = H.nodes[u], H.nodes[v]
+        return shapely.LineString([(float(a["x"]), float(a["y"])), (float(b["x"]), float(b["y"]))])
+    except Exception as exc:
+        problem = f"edge {u}-{v} has no readable geometry ({first_line(exc)})"
+        raise file_error(path, problem) from None
+
+
+def _edge_record(
+    path: Path, H: nx.Graph, edge: tuple[int, int, Any, dict[str, Any]], rank: int
+) -> EdgeRecord:
+    """One GraphML edge as a record (``osmid`` its id when an integer, else its rank)."""
+    u, v, k, data = edge
+    line = _graphml_line(path, H, u, v, data.get("geometry"))
+    if line.geom_type != "LineString":
+        raise file_error(path, f"edge {u}-{v} holds a {line.geom_type}; road edges are lines")
+    length = cell_float(data.get("length_m", data.get("length")))
+    if length is None:
+        length = line_length_m(list(line.coords), H.graph.get("crs") or None)
+    measures = {m: f for m in EDGE_MEASURES if (f := cell_float(data.get(m))) is not None}
+    osmid = str(data.get("osmid", ""))
+    edge_id = int(osmid) if osmid.lstrip("-").isdigit() else rank
+    key = int(k) if str(k).lstrip("-").isdigit() else 0
+    return EdgeRecord(edge_id, u, v, key, line, length, measures)
+
+
+def read_graphml(path: str | os.PathLike[str]) -> nx.MultiGraph:
+    """Read a network from basiss's or osmnx's GraphML.
+
+    A directed graph (osmnx's default) keeps one edge per road: an edge whose reverse, with
+    the reversed geometry, was already read is dropped.
+
+    Raises:
+        BasissError: the file does not parse, or an edge has no readable line geometry.
+    """
+    p = Path(path)
+    H = _parse_graphml(p)
+    try:
+        nodes = [
+            NodeRecord(n, float(d["x"]), float(d["y"]), str(d.get("kind") or ""), 0)
+            for n, d in H.nodes(data=True)
+        ]
+    except (KeyError, ValueError) as exc:
+        raise file_error(p, f"a node has no numeric x/y ({first_line(exc)})") from None
+    edges, seen = [], set()
+    for rank, edge in enumerate(H.edges(keys=True, data=True)):
+        record = _edge_record(p, H, edge, rank)
+        road = (min(record.u, record.v), max(record.u, record.v))
+        road += (shapely.normalize(record.geometry).wkb,)
+        if H.is_directed() and road in seen:
+            continue
+        seen.add(road)
+        edges.append(record)
+    crs = H.graph.get("crs") or None
+    graph = _graph_attrs(H.graph, str(crs) if crs else None)
+    return fill_kinds(build_network(nodes, edges, graph))
+
+
+def _one_image(path: Path, graphs: dict[str, nx.MultiGraph], image_id: str | None) -> nx.MultiGraph:
+    if image_id is not None:
+        if image_id not in graphs:
+            raise file_error(path, f"has no ImageId {image_id!r}")
+        return graphs[image_id]
+    if len(graphs) > 1:
+        raise file_error(path, f"holds {len(graphs)} images; name the one to read (image_id)")
+    if graphs:
+        return next(iter(graphs.values()))
+    return nx.MultiGraph(crs=None, units="px", image_id=path.stem.removesuffix("_graph"))
