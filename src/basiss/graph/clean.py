@@ -18,10 +18,12 @@ order (:func:`clean`):
 3. prune spurs: dead ends shorter than ``spur_m`` that hang off a junction, repeated a
    few times; a dead end whose road blob touches the image border is a real road
    leaving the picture and is kept;
-4. bridge gaps between dead ends closer than ``bridge_m`` when each points at the other
+4. move each junction to where its roads' lines meet (:mod:`basiss.graph.junctions`),
+   then merge and drop loops again (a shallow crossing's two junctions now coincide);
+5. bridge gaps between dead ends closer than ``bridge_m`` when each points at the other
    within ``bridge_angle_deg`` (CRESI's rule: a broken road is straight across its gap);
-5. drop connected pieces shorter than ``min_component_m`` in total;
-6. join the two edges at every node of degree 2 (after each step that makes some).
+6. drop connected pieces shorter than ``min_component_m`` in total;
+7. join the two edges at every node of degree 2 (after each step that makes some).
 """
 
 from __future__ import annotations
@@ -111,6 +113,9 @@ def mark_border(g: nx.MultiGraph, width: int, height: int, scale: np.ndarray) ->
 def merge_junctions(g: nx.MultiGraph, merge_m: float, scale: np.ndarray) -> None:
     """Contract junctions joined by an edge shorter than ``merge_m`` into one node.
 
+    Also contracted: junctions closer than ``merge_m / 2`` joined by an edge shorter than
+    ``3 merge_m`` (after :func:`basiss.graph.junctions.refine_junctions` moves the two
+    junctions of a shallow crossing together, the edge between them is a short detour).
     The merged node sits at the mean of its junctions, is named by the smallest, and
     the edges that led to any of them now end there.
     """
@@ -122,8 +127,11 @@ def merge_junctions(g: nx.MultiGraph, merge_m: float, scale: np.ndarray) -> None
         return k
 
     for u, v, d in g.edges(data=True):
-        junctions = u != v and g.degree(u) >= 3 and g.degree(v) >= 3
-        if junctions and path_length(d["path"], scale) < merge_m:
+        if u == v or g.degree(u) < 3 or g.degree(v) < 3:
+            continue
+        length = path_length(d["path"], scale)
+        gap = float(np.hypot(*((g.nodes[u]["xy"] - g.nodes[v]["xy"]) * scale)))
+        if length < merge_m or (gap < merge_m / 2 and length < 3 * merge_m):
             a, b = find(u), find(v)
             if a != b:
                 parent[max(a, b)] = min(a, b)
@@ -243,6 +251,8 @@ def clean(
     Returns:
         ``g``, cleaned.
     """
+    from basiss.graph.junctions import refine_junctions  # it builds on this module
+
     scale = np.array([sx, sy], dtype=np.float64)
     mark_border(g, width, height, scale)
     drop_short_loops(g, options.loop_m, scale)
@@ -250,6 +260,10 @@ def clean(
     drop_short_loops(g, options.loop_m, scale)
     merge_degree2(g)
     prune_spurs(g, options.spur_m, options.loop_m, scale)
+    refine_junctions(g, options.junction_shift_m, scale)
+    merge_junctions(g, options.junction_merge_m, scale)
+    drop_short_loops(g, options.loop_m, scale)
+    merge_degree2(g)
     bridge_gaps(g, options.bridge_m, options.bridge_angle_deg, scale)
     merge_degree2(g)
     drop_small_components(g, options.min_component_m, scale)

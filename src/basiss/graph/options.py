@@ -35,6 +35,9 @@ class GraphOptions:
         junction_merge_m: junctions joined by an edge shorter than this become one node
             (the skeleton splits one crossing into several; buffers that touch leave
             short cross-links and small loops, which this folds away).
+        junction_shift_m: the farthest a junction is moved to where its roads' lines
+            meet (the skeleton's junction slides along the road at acute angles, see
+            :mod:`basiss.graph.junctions`); 0 turns this off.
         loop_m: self-loops shorter than this are dropped.
         simplify_m: Douglas-Peucker tolerance of each edge (ends kept); 0: no simplification.
         halo_m: rows read above and below each band (metres): the raster decisions of a
@@ -58,6 +61,7 @@ class GraphOptions:
     bridge_m: float = 8.0
     bridge_angle_deg: float = 30.0
     junction_merge_m: float = 5.0
+    junction_shift_m: float = 12.0
     loop_m: float = 12.0
     simplify_m: float = 0.5
     halo_m: float = 40.0
@@ -80,6 +84,7 @@ class GraphOptions:
             "min_component_m",
             "bridge_m",
             "junction_merge_m",
+            "junction_shift_m",
             "loop_m",
             "simplify_m",
             "halo_m",
