@@ -14,8 +14,10 @@ from rasterio.transform import from_origin
 
 from basiss.cli import main
 from basiss.errors import BasissError
-from basiss.evaluation import score as evaluation
-from basiss.evaluation.score import evaluate, image_id, match_files, read_prediction
+from basiss.evaluation import layers, matching
+from basiss.evaluation.layers import read_prediction
+from basiss.evaluation.matching import image_id, match_files
+from basiss.evaluation.score import evaluate
 from basiss.viz.plots import max_pool, overview_factor
 
 ORIGIN = (500000.0, 4000000.0)
@@ -74,7 +76,8 @@ def test_match_prefers_probability_and_reports_unmatched(tmp_path):
     _write(truth / "AOI_2_Vegas_img1_mask.tif", z)
     (truth / "spacenetroads_AOI_2_Vegas_img2.geojson").write_text("{}")
     _write(truth / "AOI_2_Vegas_img5_mask.tif", z)
-    pairs, up, ut = match_files(pred, truth)
+    m = match_files(pred, truth)
+    pairs, up, ut = m.pairs, m.unmatched_pred, m.unmatched_truth
     assert [(p.ident, p.pred.name, p.truth.name) for p in pairs] == [
         (
             "AOI_2_Vegas_img1",
@@ -95,8 +98,8 @@ def test_match_falls_back_on_img_token(tmp_path):
     z = np.zeros((4, 4), np.uint8)
     _write(tmp_path / "p" / "RGB-PanSharpen_AOI_2_Vegas_img7_prob.tif", z)
     _write(tmp_path / "t" / "SN3_roads_train_AOI_2_Vegas_geojson_roads_img7.tif", z)
-    pairs, up, ut = match_files(tmp_path / "p", tmp_path / "t")
-    assert len(pairs) == 1 and not up and not ut
+    m = match_files(tmp_path / "p", tmp_path / "t")
+    assert len(m.pairs) == 1 and not m.unmatched_pred and not m.unmatched_truth
 
 
 def test_no_match_is_one_line_error_listing_files(tmp_path):
@@ -159,20 +162,20 @@ def test_micro_vs_macro_and_report_files(tmp_path):
     pred, truth = _two_images(tmp_path)
     out = tmp_path / "rep" / "report.json"
     rep = evaluate(pred, truth, out_json=out, relax_px=1)
-    assert rep["micro"]["tp"] == 4 and rep["micro"]["fp"] == 1 and rep["micro"]["fn"] == 3
-    assert rep["micro"]["precision"] == pytest.approx(0.8)
-    assert rep["micro"]["recall"] == pytest.approx(4 / 7)
-    assert rep["micro"]["f1"] == pytest.approx(8 / 12)
-    assert rep["micro"]["iou"] == pytest.approx(0.5)
-    assert rep["macro"]["precision"] == pytest.approx((0.75 + 1.0) / 2)
-    assert rep["macro"]["recall"] == pytest.approx((1.0 + 0.25) / 2)
-    assert rep["macro"]["f1"] == pytest.approx((6 / 7 + 0.4) / 2)
-    assert rep["best_threshold"] is None  # masks only: nothing to sweep
+    assert rep.micro.tp == 4 and rep.micro.fp == 1 and rep.micro.fn == 3
+    assert rep.micro.precision == pytest.approx(0.8)
+    assert rep.micro.recall == pytest.approx(4 / 7)
+    assert rep.micro.f1 == pytest.approx(8 / 12)
+    assert rep.micro.iou == pytest.approx(0.5)
+    assert rep.macro.precision == pytest.approx((0.75 + 1.0) / 2)
+    assert rep.macro.recall == pytest.approx((1.0 + 0.25) / 2)
+    assert rep.macro.f1 == pytest.approx((6 / 7 + 0.4) / 2)
+    assert rep.best_threshold is None  # masks only: nothing to sweep
     # relaxed, 1 px: image a all near; image b: pred near (1/1), truth near 2/4
-    assert rep["relaxed"]["precision"] == pytest.approx(1.0)
-    assert rep["relaxed"]["recall"] == pytest.approx(5 / 7)
+    assert rep.relaxed.precision == pytest.approx(1.0)
+    assert rep.relaxed.recall == pytest.approx(5 / 7)
     on_disk = json.loads(out.read_text())
-    assert on_disk["micro"] == rep["micro"] and len(on_disk["images"]) == 2
+    assert on_disk == rep.to_json() and on_disk["micro"]["tp"] == 4 and len(on_disk["images"]) == 2
     rows = list(csv.DictReader(out.with_suffix(".csv").open()))
     assert [r["id"] for r in rows] == ["a", "b"]
     assert (rows[0]["tp"], rows[0]["fp"], rows[0]["fn"]) == ("3", "1", "0")
@@ -189,12 +192,12 @@ def test_probability_sweep_and_threshold(tmp_path):
     _write(tmp_path / "x_prob.tif", prob)
     _write(tmp_path / "x_truth.tif", truth)
     rep = evaluate(tmp_path / "x_prob.tif", tmp_path / "x_truth.tif", threshold=0.5)
-    assert (rep["micro"]["tp"], rep["micro"]["fp"], rep["micro"]["fn"]) == (10, 1, 0)
-    best = rep["best_threshold"]
-    assert best["f1"] == 1.0 and 150 / 255 < best["threshold"] <= 180 / 255
-    assert rep["images"][0]["best_threshold"] == best["threshold"]
+    assert (rep.micro.tp, rep.micro.fp, rep.micro.fn) == (10, 1, 0)
+    best = rep.best_threshold
+    assert best.counts.f1 == 1.0 and 150 / 255 < best.threshold <= 180 / 255
+    assert best.n_images == 1 and rep.images[0].best_threshold == best.threshold
     rep_hi = evaluate(tmp_path / "x_prob.tif", tmp_path / "x_truth.tif", threshold=0.65)
-    assert rep_hi["micro"]["f1"] == 1.0
+    assert rep_hi.micro.f1 == 1.0
 
 
 def test_empty_images_are_defined(tmp_path):
@@ -206,10 +209,10 @@ def test_empty_images_are_defined(tmp_path):
     _write(tmp_path / "p" / "f_mask.tif", z)
     _write(tmp_path / "t" / "f.tif", one)
     rep = evaluate(tmp_path / "p", tmp_path / "t", relax_px=2)
-    by_id = {e["id"]: e for e in rep["images"]}
-    assert by_id["e"]["f1"] == 1.0 and by_id["e"]["iou"] == 1.0
-    assert by_id["f"]["f1"] == 0.0 and by_id["f"]["precision"] == 0.0
-    assert by_id["e"]["relaxed_f1"] == 1.0 and by_id["f"]["relaxed_f1"] == 0.0
+    by_id = {e.ident: e for e in rep.images}
+    assert by_id["e"].counts.f1 == 1.0 and by_id["e"].counts.iou == 1.0
+    assert by_id["f"].counts.f1 == 0.0 and by_id["f"].counts.precision == 0.0
+    assert by_id["e"].relaxed.f1 == 1.0 and by_id["f"].relaxed.f1 == 0.0
 
 
 def test_png_truth_matches_by_size(tmp_path):
@@ -220,7 +223,7 @@ def test_png_truth_matches_by_size(tmp_path):
     pred = (truth > 127).astype(np.uint8)
     _write(tmp_path / "satImage_001_mask.tif", pred)
     rep = evaluate(tmp_path / "satImage_001_mask.tif", tmp_path / "satImage_001.png")
-    assert rep["micro"]["f1"] == 1.0 and rep["micro"]["tp"] == 8
+    assert rep.micro.f1 == 1.0 and rep.micro.tp == 8
 
 
 def test_grid_mismatch_is_one_line_error_naming_both(tmp_path):
@@ -250,14 +253,14 @@ def test_align_resamples_prediction_onto_truth_grid(tmp_path):
     shifted = from_origin(ORIGIN[0] + 0.6, ORIGIN[1], 0.3, 0.3)
     _write(tmp_path / "p_mask.tif", pred, transform=shifted)
     rep = evaluate(tmp_path / "p_mask.tif", tmp_path / "t.tif", align=True)
-    e = rep["images"][0]
-    assert e["valid_pixels"] == 20 * 18  # the 2 westmost truth columns lie outside the prediction
-    assert (e["fp"], e["fn"]) == (0, 0) and e["tp"] == 20 + 17
+    e = rep.images[0]
+    assert e.valid_pixels == 20 * 18  # the 2 westmost truth columns lie outside the prediction
+    assert (e.counts.fp, e.counts.fn) == (0, 0) and e.counts.tp == 20 + 17
     # a probability on a 2x finer grid, bilinear: still exact on a constant-valued road
     fine = np.kron(truth, np.ones((2, 2), np.uint8)) * 255
     _write(tmp_path / "f_prob.tif", fine, transform=from_origin(*ORIGIN, 0.15, 0.15))
     rep2 = evaluate(tmp_path / "f_prob.tif", tmp_path / "t.tif", align=True)
-    assert rep2["micro"]["f1"] == 1.0 and rep2["images"][0]["valid_pixels"] == 400
+    assert rep2.micro.f1 == 1.0 and rep2.images[0].valid_pixels == 400
 
 
 def test_image_zero_pixels_are_not_counted(tmp_path, make_raster):
@@ -271,8 +274,8 @@ def test_image_zero_pixels_are_not_counted(tmp_path, make_raster):
     img[:, :, 3:] = 0  # the eastern half is outside the scene
     image = make_raster(img, name="RGB-PanSharpen_x.tif")
     rep = evaluate(tmp_path / "x_mask.tif", tmp_path / "x.tif", image=image)
-    e = rep["images"][0]
-    assert (e["tp"], e["fp"], e["fn"], e["valid_pixels"]) == (0, 0, 6, 18)
+    e = rep.images[0]
+    assert (e.counts.tp, e.counts.fp, e.counts.fn, e.valid_pixels) == (0, 0, 6, 18)
 
 
 def test_plots_written_and_thin_roads_survive_pooling(tmp_path, make_raster):
@@ -306,7 +309,7 @@ def test_geojson_truth_is_rasterized_on_prediction_grid(tmp_path, shared_data):
     _write(tmp_path / "vegas_mask.tif", oracle, transform=ds.transform, crs=ds.crs)
     rep = evaluate(tmp_path / "vegas_mask.tif", d / "roads.geojson", buffer_meters=2.0)
     # our rasterization against solaris's oracle mask
-    assert rep["micro"]["iou"] > 0.95
+    assert rep.micro.iou > 0.95
 
 
 # ---------------------------------------------------------------- real data: the OSM offset
@@ -339,12 +342,12 @@ def test_paris_relaxed_metric_forgives_the_offset(shared_data, tmp_path):
     # pixels are 2.7e-6 deg: ~0.20 m east-west at 49 N, so 5 m east is ~25 px
     wide = evaluate(pred, truth, relax_px=27)
     print(
-        f"paris 5 m east: strict F1 {strict['micro']['f1']:.3f}, "
-        f"relaxed F1 @15px {strict['relaxed']['f1']:.3f}, @27px {wide['relaxed']['f1']:.3f}"
+        f"paris 5 m east: strict F1 {strict.micro.f1:.3f}, "
+        f"relaxed F1 @15px {strict.relaxed.f1:.3f}, @27px {wide.relaxed.f1:.3f}"
     )
-    assert strict["micro"]["f1"] < 0.3
-    assert strict["relaxed"]["f1"] > 0.8
-    assert wide["relaxed"]["f1"] > 0.98
+    assert strict.micro.f1 < 0.3
+    assert strict.relaxed.f1 > 0.8
+    assert wide.relaxed.f1 > 0.98
     assert (tmp_path / "fig" / "img1447_eval.png").is_file()
 
 
@@ -406,7 +409,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert exc.value.code == 2
 
 
-def test_module_has_documented_rules():
-    doc = evaluation.__doc__ or ""
-    for rule in ("Image id", "Prediction values", "Truth values", "Valid pixels", "Grids"):
-        assert rule in doc
+def test_modules_document_their_rules():
+    for module, rules in (
+        (matching, ("Image id", "Several candidates")),
+        (layers, ("Prediction values", "Truth values", "Valid pixels", "Grids")),
+    ):
+        for rule in rules:
+            assert rule in (module.__doc__ or "")

@@ -99,6 +99,23 @@ def _check_shapes(**arrays: np.ndarray | None) -> None:
         raise ValueError(f"shapes differ: {shapes}")
 
 
+def _masked(
+    pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``pred`` and ``truth`` as bool, False outside ``valid``; and ``valid`` as bool (or None).
+
+    Raises:
+        ValueError: the shapes differ or an array is not 2-D.
+    """
+    _check_shapes(pred=pred, truth=truth, valid=valid)
+    p = _as_bool(pred, "pred")
+    t = _as_bool(truth, "truth")
+    if valid is None:
+        return p, t, None
+    v = _as_bool(valid, "valid")
+    return p & v, t & v, v
+
+
 def confusion(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = None) -> Counts:
     """Confusion counts of ``pred`` against ``truth`` over the ``valid`` pixels.
 
@@ -111,16 +128,8 @@ def confusion(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = No
     Returns:
         :class:`Counts` with ``tp + fp + fn + tn`` equal to the number of valid pixels.
     """
-    _check_shapes(pred=pred, truth=truth, valid=valid)
-    p = _as_bool(pred, "pred")
-    t = _as_bool(truth, "truth")
-    if valid is not None:
-        v = _as_bool(valid, "valid")
-        p = p & v
-        t = t & v
-        total = int(np.count_nonzero(v))
-    else:
-        total = p.size
+    p, t, v = _masked(pred, truth, valid)
+    total = p.size if v is None else int(np.count_nonzero(v))
     tp = int(np.count_nonzero(p & t))
     n_pred = int(np.count_nonzero(p))
     n_true = int(np.count_nonzero(t))
@@ -236,13 +245,7 @@ def relaxed_counts(
     Returns:
         :class:`RelaxedCounts` ``(pred_near, pred_total, truth_near, truth_total)``.
     """
-    _check_shapes(pred=pred, truth=truth, valid=valid)
-    p = _as_bool(pred, "pred")
-    t = _as_bool(truth, "truth")
-    if valid is not None:
-        v = _as_bool(valid, "valid")
-        p = p & v
-        t = t & v
+    p, t, _ = _masked(pred, truth, valid)
     return RelaxedCounts(
         pred_near=int(np.count_nonzero(p & near(t, relax_px))),
         pred_total=int(np.count_nonzero(p)),
