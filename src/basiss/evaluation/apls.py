@@ -61,7 +61,7 @@ from basiss.errors import BasissError
 _TINY = 1e-12  # stands in for a zero edge weight (sparse graphs drop zeros)
 
 
-class Weight(str, enum.Enum):
+class Weight(enum.StrEnum):
     """What a path's length is measured in."""
 
     LENGTH = "length"
@@ -171,7 +171,7 @@ class _Cut:
         self._tree: shapely.STRtree | None = None
 
     def insert(self, edge: int, t: float, label: int) -> None:
-        """Put a node labelled ``label`` at distance ``t`` along ``edge`` (rename if one is there)."""
+        """Put a node labelled ``label`` at ``t`` along ``edge``; rename the node already there."""
         ell = self.net.geoms[edge].length
         if t <= 0.0:
             node = self.net.u[edge]

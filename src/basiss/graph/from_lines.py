@@ -214,7 +214,9 @@ def network_from_lines(
             if n not in graph:
                 graph.add_node(n, x=points[n][0], y=points[n][1])
         geom = LineString(coords)
-        is_oneway = any(frozenset(s) in oneway_points for s in zip(path[:-1], path[1:]))
+        is_oneway = any(
+            frozenset(s) in oneway_points for s in zip(path[:-1], path[1:], strict=True)
+        )
         graph.add_edge(u, v, geometry=geom, length_m=line_length_m(geom, wkt), oneway=is_oneway)
     _drop_short_components(graph, min_component_m)
     graph = nx.convert_node_labels_to_integers(graph, ordering="sorted")
