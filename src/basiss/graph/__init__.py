@@ -16,3 +16,25 @@ The network contract, shared by extraction, the vector writers and APLS:
   metres (geodesic on a geographic CRS); and, when extracted from a raster,
   ``prob_mean`` (mean road probability 0..1 along it) and ``width_m`` (estimated width).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public names -> the module that defines them (imported on first use, so reading or
+#: writing a network never loads scikit-image).
+_EXPORTS = {
+    "GraphOptions": "basiss.graph.options",
+    "extract_network": "basiss.graph.extract",
+    "network_from_array": "basiss.graph.extract",
+    "GraphWarning": "basiss.graph.extract",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
