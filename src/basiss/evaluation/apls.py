@@ -154,6 +154,16 @@ class _Net:
     place_m: list[float] = field(default_factory=list)  # length deciding where points go
     weight: list[float] = field(default_factory=list)
 
+    @property
+    def u_arr(self) -> np.ndarray:
+        """First node of each edge, as an array."""
+        return np.asarray(self.u, dtype=np.int64)
+
+    @property
+    def v_arr(self) -> np.ndarray:
+        """Second node of each edge, as an array."""
+        return np.asarray(self.v, dtype=np.int64)
+
 
 class _Cut:
     """A :class:`_Net` with points inserted on its edges and nodes renamed.

@@ -108,7 +108,10 @@ def _points(
     """
     interval, radius = params.interval_m, params.subgraph_radius_m
     found: dict[tuple[float, float], float] = {}
-    for e, line in enumerate(net.geoms):
+    near = np.minimum(node_dist[net.u_arr], node_dist[net.v_arr]) <= radius
+    candidates = set(np.flatnonzero(near).tolist()) | ({start[0]} if start else set())
+    for e in sorted(candidates):
+        line = net.geoms[e]
         du, dv, ell = node_dist[net.u[e]], node_dist[net.v[e]], line.length
         if start is not None and start[0] == e:  # distances along the start's own edge
             ks = np.arange(0, int(radius // interval) + 1) * interval

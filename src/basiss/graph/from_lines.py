@@ -219,7 +219,11 @@ def network_from_lines(
         )
         graph.add_edge(u, v, geometry=geom, length_m=line_length_m(geom, wkt), oneway=is_oneway)
     _drop_short_components(graph, min_component_m)
-    graph = nx.convert_node_labels_to_integers(graph, ordering="sorted")
+    ordered = nx.MultiGraph(**graph.graph)  # nodes in order of first appearance, ids 0..n-1
+    rank = {n: i for i, n in enumerate(sorted(graph.nodes))}
+    ordered.add_nodes_from((rank[n], graph.nodes[n]) for n in sorted(graph.nodes))
+    ordered.add_edges_from((rank[u], rank[v], d) for u, v, d in graph.edges(data=True))
+    graph = ordered
     for n, deg in graph.degree():
         graph.nodes[n]["kind"] = "junction" if deg >= 3 else "end" if deg == 1 else "node"
     return graph
