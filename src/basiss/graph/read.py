@@ -244,11 +244,13 @@ def read_geojson(path: str | os.PathLike[str]) -> nx.MultiGraph:
     """
     p = Path(path)
     frame = _read_frame(p)
-    graph = {"crs": _crs_wkt(frame), "units": "m"}
+    name = str(pyogrio.list_layers(p)[0][0])  # the "name" member, else the file stem
+    graph = {"crs": _crs_wkt(frame), "units": "m", "image_id": name}
     if "feature" in frame.columns and {"u", "v"} <= set(frame.columns):
         kinds = frame["feature"].astype(str)
         return _network_from_frames(p, frame[kinds == "edge"], frame[kinds == "node"], graph)
-    _lines_only(p, frame.geometry)  # Points or Polygons: the one-line error, here
+    if not _lines_only(p, frame.geometry):  # Points or Polygons: the one-line error, here
+        return nx.MultiGraph(**graph)  # no roads (basiss's own empty network, or none)
     from basiss.graph.from_lines import read_line_network
 
     return read_line_network(p)  # honours OSM ``oneway``, as the APLS reference does

@@ -117,7 +117,8 @@ def _add_csv_edge(
 ) -> None:
     """Add ``line`` to a pixel network, with nodes where line ends coincide exactly.
 
-    ``index`` maps the end coordinates seen so far in this image to their node ids.
+    ``index`` maps the end coordinates seen so far in this image to their node ids; the
+    edge's id is its rank in the file (kept in ``G.graph["_edges"]`` while reading).
     """
     ends = []
     for x, y in (line.coords[0], line.coords[-1]):
@@ -125,7 +126,8 @@ def _add_csv_edge(
             index[(x, y)] = len(index)
             G.add_node(index[(x, y)], x=float(x), y=float(y))
         ends.append(index[(x, y)])
-    G.add_edge(ends[0], ends[1], id=G.number_of_edges(), geometry=line, length_m=length)
+    edge_id = G.graph["_edges"] = G.graph.get("_edges", -1) + 1
+    G.add_edge(ends[0], ends[1], id=edge_id, geometry=line, length_m=length)
 
 
 def read_spacenet_csv(path: str | os.PathLike[str]) -> dict[str, nx.MultiGraph]:
@@ -159,5 +161,6 @@ def read_spacenet_csv(path: str | os.PathLike[str]) -> dict[str, nx.MultiGraph]:
     except (UnicodeDecodeError, csv.Error, ValueError) as exc:
         raise file_error(p, f"not a readable CSV ({first_line(exc)})") from None
     for G in graphs.values():
+        G.graph.pop("_edges", None)
         fill_kinds(G)
     return graphs

@@ -121,7 +121,8 @@ def write_gpkg(G: nx.MultiGraph, path: str | os.PathLike[str]) -> Path:
     crs = network_crs(G)
     edges, nodes = _edges_frame(edge_records(G), crs), _nodes_frame(node_records(G), crs)
     options = {"driver": "GPKG", "promote_to_multi": False}
-    with atomic_output(path) as tmp:
+    with atomic_output(path) as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "'crs' was not provided")  # a pixel network
         pyogrio.write_dataframe(
             edges,
             tmp,
