@@ -17,6 +17,7 @@ from basiss.errors import BasissError
 from basiss.evaluation import layers, matching
 from basiss.evaluation.layers import read_prediction
 from basiss.evaluation.matching import image_id, match_files
+from basiss.evaluation.report import ImageStatus, format_table
 from basiss.evaluation.score import evaluate
 from basiss.viz.plots import max_pool, overview_factor
 
@@ -411,8 +412,270 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 
 def test_modules_document_their_rules():
     for module, rules in (
-        (matching, ("Image id", "Several candidates")),
-        (layers, ("Prediction values", "Truth values", "Valid pixels", "Grids")),
+        (matching, ("Image id", "Scene key", "Truth candidates", "Several predictions")),
+        (layers, ("What a truth raster", "Prediction values", "Truth values", "Valid pixels")),
+        (layers, ("Grids",)),
     ):
         for rule in rules:
             assert rule in (module.__doc__ or "")
+
+
+# ---------------------------------------------------------------- pairing only when sure
+
+
+def _multiband(path: Path, arr: np.ndarray) -> Path:
+    """A (bands, rows, cols) GeoTIFF on the test grid."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=arr.shape[2],
+        height=arr.shape[1],
+        count=arr.shape[0],
+        dtype=arr.dtype,
+        crs=32611,
+        transform=from_origin(*ORIGIN, 0.3, 0.3),
+    ) as dst:
+        dst.write(arr)
+    return path
+
+
+def _road_geojson(path: Path) -> Path:
+    """One east-west centerline along row 10 of the 20x20 test grid, in EPSG:32611."""
+    y = ORIGIN[1] - 10.5 * 0.3
+    fc = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32611"}},
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": {
+                    "type": "LineString",
+                    "coordinates": [[ORIGIN[0], y], [ORIGIN[0] + 6, y]],
+                },
+            }
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(fc))
+    return path
+
+
+def _scene_image(rng: np.random.Generator) -> np.ndarray:
+    """A 3-band uint16 11-bit 'image' of 20x20 pixels."""
+    return rng.integers(1, 2048, (3, 20, 20)).astype(np.uint16)
+
+
+def test_readme_case_image_beside_geojson_is_refused_and_the_geojson_scores(tmp_path):
+    """`--truth data/broad_area` holds the scene image and its centerlines: the image is
+    refused (with the reason) and the prediction is scored against the GeoJSON."""
+    stem = "AOI_9_Sample_broad"
+    area = tmp_path / "broad_area"
+    _multiband(area / f"RGB-PanSharpen_{stem}.tif", _scene_image(np.random.default_rng(0)))
+    geo = _road_geojson(area / f"spacenetroads_{stem}.geojson")
+    grid = read_prediction(_write(tmp_path / "g.tif", np.zeros((20, 20), np.uint8)))
+    road = layers.rasterize_truth(geo, grid, buffer_meters=1.0).data
+    _write(tmp_path / "pred" / f"RGB-PanSharpen_{stem}_mask.tif", road.astype(np.uint8))
+    rep = evaluate(tmp_path / "pred", area, buffer_meters=1.0)
+    assert [r.truth.name for r in rep.images] == [geo.name]
+    assert rep.micro.f1 == 1.0 and rep.micro.tp == int(road.sum()) > 20
+    (refused,) = rep.refused
+    assert refused.path.name == f"RGB-PanSharpen_{stem}.tif"
+    assert "not a truth mask: 3 bands that differ" in refused.reason
+    assert rep.to_json()["refused"] == [{"path": str(refused.path), "reason": refused.reason}]
+    # without the GeoJSON, nothing pairs: a one-line error that says why
+    geo.unlink()
+    with pytest.raises(BasissError) as exc:
+        evaluate(tmp_path / "pred", area)
+    msg = str(exc.value)
+    assert "\n" not in msg and "refused" in msg and "3 bands that differ" in msg
+
+
+@pytest.mark.parametrize(
+    ("arr", "reason"),
+    [
+        (_scene_image(np.random.default_rng(1)), "3 bands that differ"),
+        (_scene_image(np.random.default_rng(2))[:1], "values up to"),
+        (np.random.default_rng(3).integers(0, 256, (1, 20, 20)).astype(np.uint8), "only 1%"),
+        (np.zeros((1, 20, 20), np.float32), "float32 values"),
+    ],
+)
+def test_truth_file_that_is_no_mask_is_a_one_line_error(tmp_path, arr, reason):
+    _write(tmp_path / "x_mask.tif", np.zeros((20, 20), np.uint8))
+    truth = _multiband(tmp_path / "x.tif", arr)
+    with pytest.raises(BasissError) as exc:
+        evaluate(tmp_path / "x_mask.tif", truth)
+    msg = str(exc.value)
+    assert "\n" not in msg and msg.startswith(f"{truth}: not a truth mask: ") and reason in msg
+
+
+def test_mask_like_truths_are_accepted(tmp_path):
+    road = np.zeros((20, 20), np.uint8)
+    road[10] = 1
+    pred = _write(tmp_path / "x_mask.tif", road)
+    grey = np.where(road, 255, 0).astype(np.uint8)
+    grey[9] = 100  # an anti-aliased edge row (5% of the pixels)
+    for name, arr in (
+        ("01.tif", road[None]),
+        ("0255_rgb.tif", np.repeat(grey[None], 3, axis=0)),  # a grey mask saved as RGB
+        ("u16.tif", road[None].astype(np.uint16)),
+        ("empty.tif", np.zeros((1, 20, 20), np.uint8)),
+    ):
+        rep = evaluate(pred, _multiband(tmp_path / name, arr))
+        assert rep.micro.tp == (0 if name == "empty.tif" else 20), name
+        assert rep.micro.fp == (20 if name == "empty.tif" else 0), name
+
+
+def test_real_masks_pass_and_real_images_fail_the_mask_check(shared_data):
+    for d in ("cil2016", "cil2022_train"):
+        masks = sorted((shared_data / d / "groundtruth").iterdir())[:5]
+        images = sorted((shared_data / d / "images").iterdir())[:5]
+        assert [layers.truth_raster_problem(m) for m in masks] == [None] * 5, d
+        assert all(layers.truth_raster_problem(i) is not None for i in images), d
+    for f in sorted((shared_data / "deepglobe").iterdir()):
+        problem = layers.truth_raster_problem(f)
+        assert (problem is None) == f.name.endswith("_mask.png"), (f.name, problem)
+    sn = shared_data / "spacenet"
+    assert layers.truth_raster_problem(sn / "vegas_solaris_pan" / "expected_mask_2m.tif") is None
+    pan = layers.truth_raster_problem(sn / "vegas_solaris_pan" / "PAN_AOI_2_Vegas_sample.tif")
+    assert pan is not None and "values up to 2047" in pan
+    assert layers.truth_raster_problem(sn / "paris_img1447" / "RGB-PanSharpen_img1447.tif")
+
+
+def test_deepglobe_folder_pairs_masks_not_images(shared_data, tmp_path):
+    """`--truth deepglobe/` holds X_sat.jpg and X_mask.png (one id): only the mask is truth."""
+    src = shared_data / "deepglobe" / "104_mask.png"
+    with rasterio.open(src) as ds:
+        mask = (ds.read(1) > 127).astype(np.uint8)
+    Image.fromarray(mask).save(tmp_path / "104_mask.png")
+    rep = evaluate(tmp_path / "104_mask.png", shared_data / "deepglobe")
+    assert [r.truth.name for r in rep.images] == ["104_mask.png"]
+    assert rep.micro.f1 == 1.0
+    assert sorted(r.path.name for r in rep.refused) == [
+        "104_sat.jpg",
+        "113_sat.jpg",
+        "343_sat.jpg",
+        "388_sat.jpg",
+    ]
+
+
+def test_two_truth_candidates_for_one_id_is_an_error_naming_both(tmp_path):
+    _write(tmp_path / "p" / "AOI_2_Vegas_img1_mask.tif", np.zeros((20, 20), np.uint8))
+    _write(tmp_path / "t" / "AOI_2_Vegas_img1_mask.tif", np.zeros((20, 20), np.uint8))
+    _road_geojson(tmp_path / "t" / "spacenetroads_AOI_2_Vegas_img1.geojson")
+    with pytest.raises(BasissError) as exc:
+        evaluate(tmp_path / "p", tmp_path / "t")
+    msg = str(exc.value)
+    assert "\n" not in msg and "several truth files for image id AOI_2_Vegas_img1" in msg
+    assert "AOI_2_Vegas_img1_mask.tif" in msg and "spacenetroads_AOI_2_Vegas_img1.geojson" in msg
+
+
+def test_pairing_uses_the_whole_id(tmp_path):
+    z = np.zeros((6, 6), np.uint8)
+    _write(tmp_path / "p" / "RGB-PanSharpen_AOI_2_Vegas_img5_prob.tif", z)
+    _write(tmp_path / "p" / "RGB-PanSharpen_AOI_2_Vegas_img6_prob.tif", z)
+    _write(tmp_path / "t" / "SN3_roads_train_AOI_3_Paris_geojson_roads_img5.tif", z)
+    _write(tmp_path / "t" / "SN3_roads_train_AOI_2_Vegas_geojson_roads_img6.tif", z)
+    _write(tmp_path / "t" / "img5.tif", z)  # no AOI: not sure either
+    m = match_files(tmp_path / "p", tmp_path / "t")
+    assert [(p.ident, p.truth.name) for p in m.pairs] == [
+        ("AOI_2_Vegas_img6", "SN3_roads_train_AOI_2_Vegas_geojson_roads_img6.tif")
+    ]
+    assert len(m.unmatched_pred) == 1 and len(m.unmatched_truth) == 2
+    (tmp_path / "t" / "img5.tif").unlink()  # Vegas img5 and Paris img5 alone: still no pair
+    m = match_files(tmp_path / "p", tmp_path / "t")
+    assert [p.ident for p in m.pairs] == ["AOI_2_Vegas_img6"]
+    # single files naming different AOIs (or images) are refused, with --align too
+    shifted = from_origin(ORIGIN[0] + 1000, ORIGIN[1], 0.3, 0.3)
+    pred = _write(tmp_path / "AOI_2_Vegas_img5_mask.tif", z)
+    for truth_name in ("AOI_3_Paris_img5_mask.tif", "AOI_2_Vegas_img7_mask.tif"):
+        truth = _write(tmp_path / truth_name, z, transform=shifted)
+        with pytest.raises(BasissError) as exc:
+            evaluate(pred, truth, align=True)
+        msg = str(exc.value)
+        assert "\n" not in msg and "names image AOI_2_Vegas_img5" in msg and truth_name in msg
+    # names without a scene key still pair alone
+    other = _write(tmp_path / "roads.tif", z)
+    assert [r.truth for r in evaluate(pred, other).scored] == [other]
+
+
+def _pair_with_nodata(tmp_path: Path) -> tuple[Path, Path]:
+    """Image a scores 0.75 precision; image b's prediction is nodata everywhere."""
+    truth = np.zeros((6, 6), np.uint8)
+    truth[0, :3] = 1
+    pred = np.zeros((6, 6), np.uint8)
+    pred[0, :4] = 1
+    _write(tmp_path / "p" / "a_mask.tif", pred)
+    _write(tmp_path / "t" / "a.tif", truth)
+    _write(
+        tmp_path / "p" / "b_prob.tif",
+        np.full((6, 6), 200, np.uint8),
+        mask=np.zeros((6, 6), np.uint8),
+    )
+    _write(tmp_path / "t" / "b.tif", truth)
+    return tmp_path / "p", tmp_path / "t"
+
+
+def test_image_without_valid_pixel_is_skipped_not_scored_one(tmp_path):
+    pred, truth = _pair_with_nodata(tmp_path)
+    rep = evaluate(pred, truth, out_json=tmp_path / "r.json", relax_px=1)
+    assert [r.ident for r in rep.scored] == ["a"]
+    (skipped,) = rep.skipped
+    assert skipped.ident == "b" and skipped.status is ImageStatus.NO_VALID_PIXELS
+    assert "prediction is nodata everywhere" in skipped.reason
+    # the averages are image a's alone; b's probabilities enter no sweep
+    assert rep.macro.precision == pytest.approx(0.75) and rep.macro.f1 == pytest.approx(6 / 7)
+    assert rep.micro.tp == 3 and rep.best_threshold is None and rep.relaxed.precision == 1.0
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["n_images"] == 1 and [e["id"] for e in doc["images"]] == ["a"]
+    assert doc["skipped"] == [
+        {
+            "id": "b",
+            "pred": str(pred / "b_prob.tif"),
+            "truth": str(truth / "b.tif"),
+            "status": "no_valid_pixels",
+            "reason": skipped.reason,
+        }
+    ]
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    assert [r["id"] for r in rows] == ["a"]
+    assert "skipped b: no valid pixel" in format_table(rep)
+    # nothing left to score: an error, never a 1.0
+    with pytest.raises(BasissError, match="no image has a valid pixel"):
+        evaluate(pred / "b_prob.tif", truth / "b.tif")
+
+
+def test_align_without_overlap_is_skipped(tmp_path):
+    truth = np.zeros((6, 6), np.uint8)
+    _write(tmp_path / "t.tif", truth)
+    far = from_origin(ORIGIN[0] + 100, ORIGIN[1], 0.3, 0.3)
+    _write(tmp_path / "p_mask.tif", truth, transform=far)
+    with pytest.raises(BasissError) as exc:
+        evaluate(tmp_path / "p_mask.tif", tmp_path / "t.tif", align=True)
+    assert "does not overlap the truth grid" in str(exc.value)
+
+
+def test_image_zero_everywhere_is_skipped(tmp_path, make_raster):
+    _write(tmp_path / "x_mask.tif", np.zeros((6, 6), np.uint8))
+    _write(tmp_path / "x.tif", np.zeros((6, 6), np.uint8))
+    image = make_raster(np.zeros((3, 6, 6), np.uint8), name="x_sat.tif")
+    with pytest.raises(BasissError, match="x_sat.tif is nodata"):
+        evaluate(tmp_path / "x_mask.tif", tmp_path / "x.tif", image=image)
+
+
+def test_out_a_folder_is_a_one_line_error_before_any_work(tmp_path, capsys):
+    pred, truth = _two_images(tmp_path)
+    (tmp_path / "reports").mkdir()
+    with pytest.raises(BasissError, match="is a folder"):
+        evaluate(pred, truth, out_json=tmp_path / "reports")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(BasissError, match="is a file, not a folder"):
+        evaluate(pred, truth, out_json=tmp_path / "afile" / "r.json")
+    code = main(
+        ["evaluate", "--pred", str(pred), "--truth", str(truth), "--out", str(tmp_path / "reports")]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "reports: is a folder" in err
+    assert list((tmp_path / "reports").iterdir()) == []

@@ -6,6 +6,13 @@ Rules (stated once, here):
   raster whose maximum is <= 1 is a 0/1 mask (road = non-zero); otherwise
   uint8 is a probability scaled 0..255 (``p = v / 255``) and float is a
   probability in 0..1. A pixel is road when ``p >= threshold``.
+* **What a truth raster looks like.** A truth raster must look like a mask, else it
+  is refused (with the reason): integer values; one band, or several equal bands (a
+  grey mask saved as RGB; an opaque 4th band is ignored as for images); either 0/1
+  values, or values up to 255 with at least half of the pixels at 0 or at the
+  maximum (0/255 masks, anti-aliased edges included). An image fails this (3 bands
+  that differ, 11-bit values, a spread of grey levels). The check reads the raster
+  decimated to about ``MASK_CHECK_PIXELS`` pixels.
 * **Truth values** (band 1): road = non-zero when the maximum is <= 1 (0/1
   masks); road = value > 127 otherwise (0/255 PNG masks, anti-aliased grey).
   A GeoJSON of centerlines is buffered by ``buffer_meters`` and rasterized on
@@ -38,8 +45,14 @@ from rasterio.enums import MaskFlags, Resampling
 
 from basiss.errors import file_error
 from basiss.io.bands import default_bands
-from basiss.io.raster import PathLike, dataset_nodata, open_raster
+from basiss.io.raster import PathLike, dataset_nodata, open_raster, read_decimated
 from basiss.labels.centerlines import road_mask_on_grid
+
+#: Pixels (about) the truth-mask check reads per band.
+MASK_CHECK_PIXELS = 1 << 20
+#: Least share of pixels at 0 or at the maximum for a 0..255 raster to be a mask. Measured
+#: on ../shared/data: anti-aliased CIL masks >= 0.888, image bands <= 0.023.
+MASK_MIN_EXTREME_SHARE = 0.5
 
 
 @dataclass
@@ -130,6 +143,36 @@ def read_prediction(path: PathLike) -> Layer:
             "a uint8 0..255 or a float 0..1 probability",
         )
     return Layer(p, data, is_prob, valid, *grid)
+
+
+def mask_problem(bands: np.ndarray) -> str | None:
+    """Why ``(bands, rows, cols)`` integer values do not look like a mask, or None if they do.
+
+    Pure: the rule of "What a truth raster looks like" in the module docstring.
+    """
+    for i in range(1, bands.shape[0]):
+        if not np.array_equal(bands[i], bands[0]):
+            return f"{bands.shape[0]} bands that differ (an image, not a mask)"
+    band = bands[0]
+    vmax = int(band.max()) if band.size else 0
+    if vmax <= 1:
+        return None
+    if vmax > 255:
+        return f"values up to {vmax} (a mask holds 0/1 or 0..255)"
+    share = float(np.count_nonzero((band == 0) | (band == vmax))) / band.size
+    if share < MASK_MIN_EXTREME_SHARE:
+        return f"only {share:.0%} of its pixels are 0 or {vmax} (an image, not a mask)"
+    return None
+
+
+def truth_raster_problem(path: PathLike) -> str | None:
+    """Why the raster at ``path`` cannot be a truth mask, or None when it looks like one."""
+    with open_raster(path) as ds:
+        dtype = np.dtype(ds.dtypes[0])
+        if not np.issubdtype(dtype, np.integer):
+            return f"{dtype} values (a mask holds integers)"
+        arr = read_decimated(ds, default_bands(ds), MASK_CHECK_PIXELS)
+    return mask_problem(arr)
 
 
 def read_truth_raster(path: PathLike) -> Layer:

@@ -1,4 +1,4 @@
-"""Pairing prediction and truth files by image id.
+"""Pairing prediction and truth files by image id, only when the pair is sure.
 
 Rules (stated once, here):
 
@@ -10,22 +10,33 @@ Rules (stated once, here):
   ``RGB-PanSharpen_AOI_2_Vegas_img123_prob.tif``,
   ``spacenetroads_AOI_2_Vegas_img123.geojson`` and
   ``AOI_2_Vegas_img123_mask.tif`` all have id ``AOI_2_Vegas_img123``. Files
-  with equal ids pair up; files still unpaired then pair on their trailing
-  ``img<digits>`` token when it is unique on both sides. A single prediction
-  file and a single truth file always pair, whatever their names.
-* **Several candidates for one id.** A prediction folder from ``basiss
-  predict`` holds ``<stem>_prob.tif`` and ``<stem>_mask.tif``: the probability
-  wins (it allows the threshold sweep); a truth raster wins over a GeoJSON.
+  with equal ids pair up.
+* **Scene key.** Files still unpaired then pair on their scene key, the AOI token
+  (``AOI_<n>_<City>``, or none) and the last ``img<digits>`` token of the id, when the
+  key is equal and unique on both sides: ``SN3_roads_train_AOI_2_Vegas_geojson_roads_img7``
+  pairs with ``AOI_2_Vegas_img7``, but ``AOI_2_Vegas_img5`` never pairs with
+  ``AOI_3_Paris_img5`` (nor ``img5`` with ``AOI_3_Paris_img5``). A single prediction file
+  and a single truth file pair whatever their names, unless their keys conflict (both name
+  an AOI, or an image number, and these differ): that is an error.
+* **Truth candidates.** A truth folder's GeoJSON files are candidates, and its rasters
+  that look like a mask (:mod:`basiss.evaluation.layers`); the other rasters (the
+  imagery of the scene, say) are refused and listed with the reason. A truth file given
+  alone that does not look like a mask is an error. Two truth candidates for one id
+  (a mask and a GeoJSON, say) are an error naming both.
+* **Several predictions for one id.** A prediction folder from ``basiss predict`` holds
+  ``<stem>_prob.tif`` and ``<stem>_mask.tif``: the probability wins (it allows the
+  threshold sweep); any other tie is an error.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from basiss.errors import BasissError, file_error
+from basiss.evaluation.layers import truth_raster_problem
 from basiss.io.raster import RASTER_SUFFIXES, PathLike
 
 #: Suffixes of centerline truth files.
@@ -47,6 +58,7 @@ ID_PREFIXES = (
     "satimage_",
 )
 _IMG_TOKEN = re.compile(r"img\d+")
+_AOI_TOKEN = re.compile(r"AOI_\d+_[A-Za-z]+")
 
 Rank = Callable[[Path], int]
 
@@ -81,6 +93,29 @@ def img_token(ident: str) -> str | None:
     """The last ``img<digits>`` token of an id, or None."""
     found = _IMG_TOKEN.findall(ident)
     return found[-1] if found else None
+
+
+def aoi_token(ident: str) -> str | None:
+    """The first ``AOI_<n>_<City>`` token of an id, or None."""
+    found = _AOI_TOKEN.search(ident)
+    return found.group(0) if found else None
+
+
+def scene_key(ident: str) -> tuple[str | None, str] | None:
+    """``(AOI token or None, img token)`` of an id; None without an ``img<digits>`` token.
+
+    >>> scene_key("SN3_roads_train_AOI_2_Vegas_geojson_roads_img7")
+    ('AOI_2_Vegas', 'img7')
+    """
+    tok = img_token(ident)
+    return None if tok is None else (aoi_token(ident), tok)
+
+
+def keys_conflict(a: str, b: str) -> bool:
+    """True when two ids name different scenes: both carry an AOI, or an image number, and
+    these differ."""
+    pairs = ((aoi_token(a), aoi_token(b)), (img_token(a), img_token(b)))
+    return any(x is not None and y is not None and x != y for x, y in pairs)
 
 
 def is_vector(path: Path) -> bool:
@@ -125,7 +160,7 @@ def _pred_rank(p: Path) -> int:
 
 
 def _truth_rank(p: Path) -> int:
-    return 1 if is_vector(p) else 0
+    return 0  # every truth candidate ranks the same: two for one id are an error
 
 
 def _by_id(files: list[Path], rank: Rank, what: str) -> dict[str, Path]:
@@ -145,6 +180,18 @@ class Match:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A truth-folder file that is no truth candidate, and why (``reason``)."""
+
+    path: Path
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        """The report's entry: ``{"path", "reason"}``."""
+        return {"path": str(self.path), "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Matching:
     """The outcome of :func:`match_files`.
 
@@ -152,52 +199,80 @@ class Matching:
         pairs: the matched files, sorted by id.
         unmatched_pred: prediction files without a truth.
         unmatched_truth: truth files without a prediction.
+        refused: truth-folder rasters that do not look like a mask, with the reason.
     """
 
     pairs: list[Match]
     unmatched_pred: list[Path]
     unmatched_truth: list[Path]
+    refused: list[Refusal] = field(default_factory=list)
 
 
-def _by_token(keys: Sequence[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for k in keys:
-        if (tok := img_token(k)) is not None:
-            out.setdefault(tok, []).append(k)
+def _by_key(idents: Sequence[str]) -> dict[tuple[str | None, str], list[str]]:
+    out: dict[tuple[str | None, str], list[str]] = {}
+    for k in idents:
+        if (key := scene_key(k)) is not None:
+            out.setdefault(key, []).append(k)
     return out
+
+
+def _truth_candidates(files: list[Path]) -> tuple[list[Path], list[Refusal]]:
+    """The GeoJSON files and mask-like rasters of a truth folder; the other rasters refused."""
+    keep: list[Path] = []
+    refused: list[Refusal] = []
+    for f in files:
+        problem = None if is_vector(f) else truth_raster_problem(f)
+        if problem is None:
+            keep.append(f)
+        else:
+            refused.append(Refusal(f, f"not a truth mask: {problem}"))
+    return keep, refused
+
+
+def _single_pair(pred: Path, truth: Path) -> Matching:
+    """The pair of one prediction file and one truth file (refused when they conflict)."""
+    if not is_vector(truth) and (problem := truth_raster_problem(truth)) is not None:
+        raise file_error(truth, f"not a truth mask: {problem}")
+    ip, it = image_id(pred), image_id(truth)
+    if keys_conflict(ip, it):
+        raise file_error(pred, f"names image {ip}, but the truth {truth.name} names {it}")
+    return Matching([Match(ip, pred, truth)], [], [])
 
 
 def match_files(pred: PathLike, truth: PathLike) -> Matching:
     """Match prediction and truth files (or folders) by image id.
 
     Raises:
-        BasissError: when a path is missing, a folder holds no usable file, or
-            no pair matches at all (the message lists the unmatched files).
+        BasissError: when a path is missing, a folder holds no usable file, a truth file
+            given alone is no mask, two files name different scenes, one id has two truth
+            candidates, or no pair matches at all (the message lists the unmatched files).
     """
     pred_p, truth_p = Path(pred), Path(truth)
     preds = list_files(pred_p, RASTER_SUFFIXES, "prediction raster")
     truths = list_files(truth_p, RASTER_SUFFIXES + VECTOR_SUFFIXES, "truth")
     if pred_p.is_file() and truth_p.is_file():
-        return Matching([Match(image_id(pred_p), pred_p, truth_p)], [], [])
+        return _single_pair(pred_p, truth_p)
+    truths, refused = _truth_candidates(truths)
     pmap = _by_id(preds, _pred_rank, "prediction")
     tmap = _by_id(truths, _truth_rank, "truth")
     pairs = [Match(k, pmap[k], tmap[k]) for k in sorted(pmap.keys() & tmap.keys())]
     rest_p = {k: v for k, v in pmap.items() if k not in tmap}
     rest_t = {k: v for k, v in tmap.items() if k not in pmap}
-    # second chance: a unique trailing img<digits> token on both sides
-    tok_p, tok_t = _by_token(list(rest_p)), _by_token(list(rest_t))
-    for tok in sorted(tok_p.keys() & tok_t.keys()):
-        if len(tok_p[tok]) == 1 and len(tok_t[tok]) == 1:
-            kp, kt = tok_p[tok][0], tok_t[tok][0]
+    # second chance: an equal scene key (AOI and image number), unique on both sides
+    key_p, key_t = _by_key(list(rest_p)), _by_key(list(rest_t))
+    for key in sorted(key_p.keys() & key_t.keys(), key=str):
+        if len(key_p[key]) == 1 and len(key_t[key]) == 1:
+            kp, kt = key_p[key][0], key_t[key][0]
             pairs.append(Match(kp, rest_p.pop(kp), rest_t.pop(kt)))
     pairs.sort(key=lambda p: p.ident)
     unmatched_p, unmatched_t = sorted(rest_p.values()), sorted(rest_t.values())
     if not pairs:
+        why = "; ".join(f"{r.path.name} {r.reason}" for r in refused[:3])
         raise BasissError(
             f"no prediction matches a truth by image id: predictions {_names(unmatched_p)}; "
-            f"truths {_names(unmatched_t)}"
+            f"truths {_names(unmatched_t)}" + (f"; refused: {why}" if why else "")
         )
-    return Matching(pairs, unmatched_p, unmatched_t)
+    return Matching(pairs, unmatched_p, unmatched_t, refused)
 
 
 def _names(paths: Sequence[Path], limit: int = 5) -> str:
@@ -212,14 +287,16 @@ def match_images(image: PathLike | None, pairs: list[Match]) -> dict[str, Path]:
         return {}
     ip = Path(image)
     if ip.is_file() and len(pairs) == 1:
+        if keys_conflict(image_id(ip), pairs[0].ident):
+            raise file_error(ip, f"names image {image_id(ip)}, the prediction {pairs[0].ident}")
         return {pairs[0].ident: ip}
     files = list_files(ip, RASTER_SUFFIXES, "image")
     by_id = {image_id(f): f for f in files}
-    by_tok = {tok: [by_id[k] for k in keys] for tok, keys in _by_token(list(by_id)).items()}
+    by_key = {key: [by_id[k] for k in keys] for key, keys in _by_key(list(by_id)).items()}
     out: dict[str, Path] = {}
     for pair in pairs:
         if pair.ident in by_id:
             out[pair.ident] = by_id[pair.ident]
-        elif (tok := img_token(pair.ident)) is not None and len(by_tok.get(tok, [])) == 1:
-            out[pair.ident] = by_tok[tok][0]
+        elif (key := scene_key(pair.ident)) is not None and len(by_key.get(key, [])) == 1:
+            out[pair.ident] = by_key[key][0]
     return out

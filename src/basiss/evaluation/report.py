@@ -9,7 +9,12 @@ written to disk, with keys
 ``threshold, buffer_meters, n_images, micro{precision, recall, f1, iou, tp, fp, fn},
 macro{precision, recall, f1, iou}, best_threshold{threshold, ..., n_images} | null,
 relaxed{relax_px, precision, recall, f1}`` (with ``relax_px``) ``, images[...],
-unmatched{pred, truth}``.
+skipped[{id, pred, truth, status, reason}], unmatched{pred, truth},
+refused[{path, reason}]``.
+
+An image without a single valid pixel is *skipped*: listed with the reason, left out of
+``n_images``, micro, macro, the sweep and the relaxed scores (it would otherwise score a
+perfect 1.0 on nothing).
 
 Micro scores come from the confusion counts summed over images (every pixel weighs the
 same); macro scores are the mean of the per-image scores.
@@ -28,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from basiss.evaluation import metrics
+from basiss.evaluation.matching import Refusal
 from basiss.evaluation.metrics import Counts, RelaxedCounts
 from basiss.io.raster import PathLike, atomic_outputs
 
@@ -37,6 +43,9 @@ class ImageStatus(StrEnum):
 
     #: Scored: it has valid pixels.
     SCORED = "scored"
+    #: Left out of every score and average: not one pixel counts (all-nodata prediction,
+    #: no overlap with ``align``, imagery 0 everywhere).
+    NO_VALID_PIXELS = "no_valid_pixels"
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class ImageResult:
         best_threshold: the threshold of the highest F1 in ``sweep``, else None.
         best_f1: that F1, else None.
         status: whether the image was scored.
+        reason: why it was not (empty when scored).
     """
 
     ident: str
@@ -63,6 +73,12 @@ class ImageResult:
     best_threshold: float | None = None
     best_f1: float | None = None
     status: ImageStatus = ImageStatus.SCORED
+    reason: str = ""
+
+    @classmethod
+    def not_scored(cls, ident: str, pred: Path, truth: Path, reason: str) -> ImageResult:
+        """An image without a valid pixel: no counts, left out of the scores."""
+        return cls(ident, pred, truth, Counts(), status=ImageStatus.NO_VALID_PIXELS, reason=reason)
 
     @property
     def valid_pixels(self) -> int:
@@ -71,7 +87,16 @@ class ImageResult:
         return c.tp + c.fp + c.fn + c.tn
 
     def to_json(self) -> dict[str, Any]:
-        """The image's entry of the JSON report (also a CSV row)."""
+        """The image's entry of the JSON report (also a CSV row); id, files, status and
+        reason for an image that was not scored."""
+        if self.status is not ImageStatus.SCORED:
+            return {
+                "id": self.ident,
+                "pred": str(self.pred),
+                "truth": str(self.truth),
+                "status": self.status.value,
+                "reason": self.reason,
+            }
         entry: dict[str, Any] = {
             "id": self.ident,
             "pred": str(self.pred),
@@ -149,8 +174,9 @@ class EvaluationReport:
         buffer_meters: buffer each side of GeoJSON centerlines.
         relax_px: tolerance of the relaxed scores in pixels, None when not computed.
         sweep_thresholds: the thresholds of the sweep (sorted; include ``threshold``).
-        images: one result per matched pair, sorted by id.
+        images: one result per matched pair, sorted by id (scored or not: see ``status``).
         unmatched: files without a partner.
+        refused: truth-folder files that do not look like a mask.
     """
 
     threshold: float
@@ -159,11 +185,17 @@ class EvaluationReport:
     sweep_thresholds: tuple[float, ...]
     images: list[ImageResult]
     unmatched: Unmatched = field(default_factory=Unmatched)
+    refused: tuple[Refusal, ...] = ()
 
     @property
     def scored(self) -> list[ImageResult]:
         """The images that enter the scores."""
         return [r for r in self.images if r.status is ImageStatus.SCORED]
+
+    @property
+    def skipped(self) -> list[ImageResult]:
+        """The images left out of the scores (``status`` and ``reason`` say why)."""
+        return [r for r in self.images if r.status is not ImageStatus.SCORED]
 
     @property
     def micro(self) -> Counts:
@@ -219,7 +251,9 @@ class EvaluationReport:
                 "f1": relaxed.f1,
             }
         doc["images"] = [r.to_json() for r in self.scored]
+        doc["skipped"] = [r.to_json() for r in self.skipped]
         doc["unmatched"] = self.unmatched.to_json()
+        doc["refused"] = [r.to_json() for r in self.refused]
         return doc
 
 
@@ -303,4 +337,5 @@ def format_table(report: EvaluationReport) -> str:
             f"relaxed ({report.relax_px} px): precision {rel.precision:.3f}, "
             f"recall {rel.recall:.3f}, f1 {rel.f1:.3f}"
         )
+    lines += [f"skipped {r.ident}: {r.reason}" for r in report.skipped]
     return "\n".join(lines)

@@ -31,7 +31,9 @@ from basiss.evaluation.matching import Match, is_vector, match_files, match_imag
 from basiss.evaluation.report import (
     EvaluationReport,
     ImageResult,
+    ImageStatus,
     Unmatched,
+    csv_path,
     format_table,
     write_report,
 )
@@ -64,17 +66,27 @@ class Scene:
         pred_mask: ``(rows, cols)`` bool road at the threshold.
         truth: ``(rows, cols)`` bool true road.
         valid: bool of the pixels that count, or None for all of them.
+        empty_reason: why not one pixel counts, or None when some do.
     """
 
     pred: Layer
     pred_mask: np.ndarray
     truth: np.ndarray
     valid: np.ndarray | None
+    empty_reason: str | None = None
+
+
+def _none_valid(valid: np.ndarray | None) -> bool:
+    return valid is not None and not valid.any()
 
 
 def load_pair(pair: Match, image: Path | None, opts: ScoreOptions) -> Scene:
-    """Read a pair onto one grid (the truth's, or the prediction's for a GeoJSON truth)."""
+    """Read a pair onto one grid (the truth's, or the prediction's for a GeoJSON truth).
+
+    A scene where not one pixel counts carries the reason in ``empty_reason``.
+    """
     p_layer = read_prediction(pair.pred)
+    reason = "the prediction is nodata everywhere" if _none_valid(p_layer.valid) else None
     if is_vector(pair.truth):
         t_layer = rasterize_truth(pair.truth, p_layer, opts.buffer_meters)
     else:
@@ -88,12 +100,18 @@ def load_pair(pair: Match, image: Path | None, opts: ScoreOptions) -> Scene:
                     "use --align to resample the prediction onto the truth grid",
                 )
             p_layer = align_to(p_layer, t_layer)
+            if reason is None and _none_valid(p_layer.valid):
+                reason = "the prediction does not overlap the truth grid (--align)"
     valid = p_layer.valid
     if image is not None:
         iv = image_valid(image, t_layer.height, t_layer.width)
         valid = iv if valid is None else valid & iv
+        if reason is None and _none_valid(valid):
+            reason = f"the image {image.name} is nodata (0) wherever the prediction is valid"
     pred_mask = p_layer.data >= opts.threshold if p_layer.is_prob else p_layer.data
-    return Scene(p_layer, pred_mask, t_layer.data, valid)
+    if reason is None and pred_mask.size == 0:
+        reason = "the grid has no pixel"
+    return Scene(p_layer, pred_mask, t_layer.data, valid, reason)
 
 
 def score_pair(pair: Match, scene: Scene, opts: ScoreOptions) -> ImageResult:
@@ -141,25 +159,34 @@ def evaluate(
 
     Returns:
         The :class:`~basiss.evaluation.report.EvaluationReport` (``.micro``, ``.macro``,
-        ``.relaxed``, ``.best_threshold``, ``.images``, ``.unmatched``; ``.to_json()``).
+        ``.relaxed``, ``.best_threshold``, ``.images``, ``.skipped``, ``.unmatched``,
+        ``.refused``; ``.to_json()``). Images without a valid pixel are in ``.skipped``
+        and enter no score.
+
+    Raises:
+        BasissError: a bad setting, an unwritable ``out_json``, files that cannot be paired
+            for sure (:func:`~basiss.evaluation.matching.match_files`), a grid mismatch
+            without ``align``, or no image with a valid pixel.
     """
     if not 0.0 <= threshold <= 1.0:
         raise BasissError(f"threshold must be in [0, 1], got {threshold}")
     if relax_px is not None and relax_px < 0:
         raise BasissError(f"relax_px must be >= 0, got {relax_px}")
+    if out_json is not None:
+        check_report_path(out_json)
     opts = ScoreOptions(
         threshold, relax_px, buffer_meters, align, tuple(sorted(set(thresholds) | {threshold}))
     )
     matching = match_files(pred, truth)
     images = match_images(image, matching.pairs)
-    results: list[ImageResult] = []
-    for pair in progress(matching.pairs, desc="evaluate", unit="image"):
-        img = images.get(pair.ident)
-        scene = load_pair(pair, img, opts)
-        result = score_pair(pair, scene, opts)
-        results.append(result)
-        if plots_dir is not None:
-            _plot_one(result, scene, img, Path(plots_dir))
+    plots = Path(plots_dir) if plots_dir is not None else None
+    results = [
+        _evaluate_one(pair, images.get(pair.ident), opts, plots)
+        for pair in progress(matching.pairs, desc="evaluate", unit="image")
+    ]
+    if not any(r.status is ImageStatus.SCORED for r in results):
+        why = "; ".join(f"{r.ident}: {r.reason}" for r in results[:3])
+        raise file_error(Path(pred), f"nothing to score, no image has a valid pixel ({why})")
     report = EvaluationReport(
         threshold,
         buffer_meters,
@@ -167,10 +194,41 @@ def evaluate(
         opts.sweep_thresholds,
         results,
         Unmatched(tuple(matching.unmatched_pred), tuple(matching.unmatched_truth)),
+        tuple(matching.refused),
     )
     if out_json is not None:
         write_report(report, out_json)
     return report
+
+
+def _evaluate_one(
+    pair: Match, image: Path | None, opts: ScoreOptions, plots_dir: Path | None
+) -> ImageResult:
+    """Read and score one pair (drawing its figure); a pair without valid pixel is skipped."""
+    scene = load_pair(pair, image, opts)
+    if scene.empty_reason is not None:
+        reason = f"no valid pixel: {scene.empty_reason}"
+        return ImageResult.not_scored(pair.ident, pair.pred, pair.truth, reason)
+    result = score_pair(pair, scene, opts)
+    if plots_dir is not None:
+        _plot_one(result, scene, image, plots_dir)
+    return result
+
+
+def check_report_path(out_json: PathLike) -> None:
+    """Refuse a report path that cannot be written, before any work is done.
+
+    Raises:
+        BasissError: the path (or the CSV beside it) is a folder, or a parent is a file.
+    """
+    for p in (Path(out_json), csv_path(out_json)):
+        if p.is_dir():
+            raise file_error(p, "is a folder; the report needs a file name (e.g. report.json)")
+    parent = Path(out_json).parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise file_error(parent, "is a file, not a folder; cannot write the report under it")
 
 
 def _plot_one(result: ImageResult, scene: Scene, image: Path | None, plots_dir: Path) -> Path:
