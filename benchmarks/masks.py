@@ -85,7 +85,7 @@ def synthetic_aoi(root: Path, n_chips: int, size: int, n_bands: int, seed: int =
 def make_data(root: Path, n_chips: int, size: int, n_bands: int) -> tuple[Path, str]:
     """The AOI to benchmark on and where it came from."""
     try:
-        from basiss.synthetic.sample import write_sample  # type: ignore[import-not-found]
+        from basiss.synthetic import write_sample  # type: ignore[import-not-found]
     except ImportError:
         return synthetic_aoi(root, n_chips, size, n_bands), "synthetic"
     layout = write_sample(root, seed=0, n_train=n_chips, n_test=1, chip_size=size, broad_size=size)

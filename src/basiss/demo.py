@@ -92,7 +92,8 @@ def run_demo(config: DemoConfig, log: Log = print) -> DemoResult:
     from basiss.inference.predict import PredictOptions, predict_image, predict_many
     from basiss.labels.centerlines import write_road_mask
     from basiss.labels.spacenet import prepare_spacenet
-    from basiss.synthetic.sample import write_preview, write_sample
+    from basiss.synthetic import write_sample
+    from basiss.viz.sample import write_preview
     from basiss.training.loop import TrainConfig, train
 
     c = config

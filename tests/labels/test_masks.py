@@ -351,7 +351,7 @@ def test_workers_give_identical_outputs(tmp_path):
 
 @pytest.fixture
 def sample_layout(tmp_path):
-    sample = pytest.importorskip("basiss.synthetic.sample")
+    sample = pytest.importorskip("basiss.synthetic")
     return sample.write_sample(
         tmp_path / "sample", seed=0, n_train=3, n_test=1, chip_size=256, broad_size=256
     )
@@ -359,7 +359,7 @@ def sample_layout(tmp_path):
 
 @pytest.mark.parametrize("n_bands", [3, 8])
 def test_sample_layout_run(sample_layout, tmp_path, n_bands):
-    from basiss.synthetic.sample import image_ids
+    from basiss.synthetic import image_ids
 
     train = sample_layout.train_dir
     csv_path = tmp_path / "file_locs.csv"
@@ -420,25 +420,6 @@ def test_sample_east_west_width(sample_layout, tmp_path, which, buffer):
     width = int(mask[:, w // 2].sum())
     assert abs(width - 2 * buffer / gsd_y) <= 1
     assert np.flatnonzero(mask[:, w // 2]).mean() == pytest.approx(row, abs=0.5)
-
-
-def test_pool_context_avoids_fork_when_threads_or_torch(monkeypatch):
-    import sys
-    import threading
-
-    monkeypatch.setitem(sys.modules, "torch", object())
-    assert mk._pool_context().get_start_method() == "forkserver"
-    monkeypatch.delitem(sys.modules, "torch")
-    for name in mk._THREADED_MODULES:
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    stop = threading.Event()
-    t = threading.Thread(target=stop.wait)
-    t.start()
-    try:
-        assert mk._pool_context().get_start_method() == "forkserver"
-    finally:
-        stop.set()
-        t.join()
 
 
 def test_forkserver_workers_give_identical_outputs(tmp_path, monkeypatch):

@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
-from PIL import Image
 from pyproj import Transformer
 from scipy.ndimage import binary_erosion
 from shapely.geometry import LineString, box
 
 from basiss.cli import main
 from basiss.geo import utm_epsg
-from basiss.synthetic.sample import (
+from basiss.synthetic import (
     AOI,
     DEG_PER_PX,
     RGB_FROM_MUL,
@@ -28,7 +27,6 @@ from basiss.synthetic.sample import (
     mul_path,
     rgb_path,
     road_width_m,
-    write_preview,
     write_sample,
 )
 
@@ -266,12 +264,6 @@ def test_spacenet_mask_lies_inside_painted_roads(sample: SampleLayout):
     assert np.mean(road_v < 0.15) > 0.85
     # driveways, junctions, cars and shadows cross the verge; grass dominates (0.69 measured)
     assert np.mean(verge_v > 0.3) > 0.55
-
-
-def test_preview_png(sample: SampleLayout, tmp_path: Path):
-    png = write_preview(sample, tmp_path / "preview.png")
-    with Image.open(png) as im:
-        assert im.format == "PNG" and im.width > 500 and im.height > 500
 
 
 def test_cli_writes_refuses_and_overwrites(tmp_path: Path, capsys):

@@ -30,7 +30,9 @@ def _size(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``basiss sample``."""
     parser.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="folder to write into")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="random seed; same seed, same bytes"
+    )
     parser.add_argument(
         "--n-chips",
         "--n_chips",
@@ -80,15 +82,15 @@ def _mb(paths: list[Path]) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from basiss.synthetic.sample import (
+    from basiss.synthetic import (
         DEG_PER_PX,
         PLACE,
         UTM_EPSG,
         image_ids,
         labels_path,
-        write_preview,
         write_sample,
     )
+    from basiss.viz.sample import write_preview
 
     out: Path = args.out_dir
     if out.exists() and not out.is_dir():

@@ -14,32 +14,31 @@ Output, in the same folder (like the seed)::
       masks_2m/<name>.tif    (uint8 0/1 on the image grid; the folder names the buffer)
       masks_2m_plots/<name>.png  (with make_plots: centerlines, RGB, mask, overlay)
 
-plus the seed's file-list CSV. Images are processed in parallel processes;
-outputs that exist are kept unless ``overwrite``; a failing image is
-reported in one line and the others go on. Label warnings (see
-:mod:`basiss.labels.centerlines`) and failures are collected into :class:`MasksReport`.
+plus the seed's file-list CSV (the figure is drawn by :mod:`basiss.viz.masks`). Images
+are processed in parallel processes (:mod:`basiss.parallel` picks how they start); outputs
+that exist are kept unless ``overwrite``; a failing image is reported in one line and the
+others go on. Label warnings (see :mod:`basiss.labels.centerlines`) and failures are
+collected into :class:`MasksReport`.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import sys
-import threading
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import shapely
 
 from basiss.errors import BasissError, file_error
 from basiss.io.filelist import Pair, read_file_list, write_file_list
 from basiss.io.raster import GEOTIFF_SUFFIXES, PathLike, open_raster, write_8bit, write_geotiff
 from basiss.labels import centerlines as lab
+from basiss.parallel import pool_context
 from basiss.progress import progress
 
 #: Source image folder per band count, as SpaceNet 3 ships them.
@@ -51,8 +50,6 @@ LABEL_FOLDERS = ("geojson/spacenetroads", "geojson_roads")
 #: Red, green, blue of a WorldView-3 MUL image (1-based: coastal, blue, green,
 #: yellow, red, red edge, NIR1, NIR2), used when no RGB-PanSharpen image exists.
 RGB_OF_MUL = (5, 3, 2)
-#: Longest side of the images drawn in a figure (read decimated).
-PLOT_MAX_SIDE = 1000
 
 Messages = list[str]
 
@@ -99,12 +96,20 @@ class ImageJob:
         )
 
 
+class JobStatus(StrEnum):
+    """What happened to one image."""
+
+    DONE = "done"  # at least one output written
+    SKIPPED = "skipped"  # every output existed already
+    FAILED = "failed"  # an error; the image is left out of the file list
+
+
 @dataclass(frozen=True)
 class ImageResult:
-    """What happened to one image: ``status`` is done, skipped or failed."""
+    """What happened to one image, and its warning and error lines."""
 
     name: str
-    status: str
+    status: JobStatus
     messages: Messages = field(default_factory=list)
 
 
@@ -271,7 +276,7 @@ def process_image(job: ImageJob, settings: MaskSettings, overwrite: bool = False
     """
     todo = [p for p in job.outputs() if _needed(p, overwrite)]
     if not todo:
-        return ImageResult(job.name, "skipped")
+        return ImageResult(job.name, JobStatus.SKIPPED)
     errors: Messages = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -291,126 +296,22 @@ def process_image(job: ImageJob, settings: MaskSettings, overwrite: bool = False
                     crs, transform = ds.crs, ds.transform
                 write_geotiff(job.mask_file, mask, crs=crs, transform=transform)
             if job.plot_file is not None and _needed(job.plot_file, overwrite):
+                from basiss.viz.masks import plot_road_mask  # matplotlib: only if asked
+
                 plot_road_mask(job.labels, job.im_vis_file, mask, job.plot_file, title=job.name)
-            status = "done"
+            status = JobStatus.DONE
         except BasissError as exc:
             errors.append(_one_line(f"error: {exc}"))
-            status = "failed"
+            status = JobStatus.FAILED
         except Exception as exc:  # a batch must go on: report anything else in one line
             errors.append(_one_line(f"error: {job.image}: {type(exc).__name__}: {exc}"))
-            status = "failed"
+            status = JobStatus.FAILED
     notes = [
         _one_line(f"warning: {w.message}")
         for w in caught
         if issubclass(w.category, lab.LabelWarning)
     ]
     return ImageResult(job.name, status, notes + errors)
-
-
-def _pixel_lines(
-    labels: PathLike | None, crs: object, inverse: Callable[[np.ndarray], np.ndarray]
-) -> list[np.ndarray]:
-    """Centerline vertices in pixel (col, row) coordinates, one array per line part."""
-    if labels is None:
-        return []
-    gdf = lab.load_centerlines(labels)
-    geoms = gdf.geometry.dropna()
-    geoms = geoms[~geoms.is_empty]
-    if len(geoms) == 0:
-        return []
-    parts = shapely.get_parts(shapely.force_2d(np.asarray(geoms.to_crs(crs).values)))
-    lines = []
-    for geom in parts:
-        for line in [geom.exterior] if geom.geom_type == "Polygon" else [geom]:
-            if line.geom_type in ("LineString", "LinearRing"):
-                lines.append(inverse(np.asarray(line.coords)))
-    return lines
-
-
-def plot_road_mask(
-    labels: PathLike | None,
-    rgb_image: PathLike,
-    mask: np.ndarray,
-    out_path: PathLike,
-    title: str = "",
-) -> Path:
-    """The seed's 4-panel figure: centerlines, 8-bit RGB, mask, overlay (PNG).
-
-    Large images are drawn decimated to at most :data:`PLOT_MAX_SIDE` pixels a side.
-
-    Args:
-        labels: the centerline file (None: no labels).
-        rgb_image: an 8-bit RGB (or any) image on the mask's grid.
-        mask: ``(rows, cols)`` 0/1 road mask.
-        out_path: the PNG to write (atomically).
-        title: drawn above the first panel.
-    """
-    from basiss.viz.plots import (  # matplotlib: only if asked
-        new_figure,
-        rgb_for_display,
-        save_figure,
-    )
-
-    with open_raster(rgb_image) as ds:
-        step = max(1, int(np.ceil(max(ds.width, ds.height) / PLOT_MAX_SIDE)))
-        shape = (min(ds.count, 3), ds.height // step, ds.width // step)
-        arr = ds.read(list(range(1, shape[0] + 1)), out_shape=shape)
-        crs, inv = ds.crs, ~ds.transform
-    rgb = rgb_for_display(arr)
-    small = mask[::step, ::step][: shape[1], : shape[2]].astype(bool)
-
-    def to_pixels(xy: np.ndarray) -> np.ndarray:
-        cols, rows = inv @ (xy[:, 0], xy[:, 1])
-        return np.column_stack([cols, rows]) / step
-
-    lines = _pixel_lines(labels, crs, to_pixels) if crs is not None else []
-    fig, axes = new_figure(4)
-    ax0, ax1, ax2, ax3 = axes[0]
-    ax0.set_facecolor("white")
-    for xy in lines:
-        ax0.plot(xy[:, 0], xy[:, 1], color="tab:blue", linewidth=1.0)
-    ax0.set_xlim(0, shape[2])
-    ax0.set_ylim(shape[1], 0)
-    ax0.set_aspect("equal")
-    ax0.set_title(f"{title}\ncenterlines ({len(lines)})" if title else "centerlines")
-    ax1.imshow(rgb)
-    ax1.set_title("8-bit image")
-    ax2.imshow(small, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax2.set_title(f"mask ({int(mask.sum())} road px)")
-    overlay = rgb.copy()
-    overlay[small] = (0.5 * overlay[small] + 0.5 * np.array([255, 0, 0])).astype(np.uint8)
-    ax3.imshow(overlay)
-    ax3.set_title("overlay")
-    return save_figure(fig, out_path)
-
-
-#: Modules that start native thread pools; a plain fork after them is unsafe.
-_THREADED_MODULES = ("torch", "onnxruntime", "tensorflow")
-
-
-def _pool_context() -> multiprocessing.context.BaseContext:
-    """How worker processes start.
-
-    A plain ``fork`` starts workers in ~50 ms with everything imported, but is
-    only safe when the parent runs a single thread: a thread holding a lock at
-    fork time leaves it locked forever in the child. So: fork when the process
-    has no other Python thread (tqdm's monitor aside) and no thread-pool
-    library loaded (the ``basiss
-    masks`` command), else ``forkserver`` (~1 s: the server imports this
-    module once, then forks workers from that clean state).
-    """
-    methods = multiprocessing.get_all_start_methods()
-    # tqdm's monitor thread only ever locks tqdm's own state, which workers never use.
-    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
-    others = [t for t in others if type(t).__name__ != "TMonitor"]
-    busy = bool(others) or any(m in sys.modules for m in _THREADED_MODULES)
-    if "fork" in methods and not busy:
-        return multiprocessing.get_context("fork")
-    if "forkserver" in methods:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])
-        return ctx
-    return multiprocessing.get_context("spawn")
 
 
 def _run_jobs(
@@ -421,9 +322,9 @@ def _run_jobs(
         for job in jobs:
             yield job, process_image(job, settings, overwrite)
         return
-    # forkserver: workers start from a clean process, safe even when the caller
-    # holds threads (torch, GDAL) that a plain fork could leave locked.
-    ctx = _pool_context()
+    # fork when safe, else forkserver: workers start from a clean process even when the
+    # caller holds threads (torch, GDAL) that a plain fork could leave locked.
+    ctx = pool_context(preload=[__name__])
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
         futures: dict[Future[ImageResult], ImageJob] = {
             pool.submit(process_image, job, settings, overwrite): job for job in jobs
@@ -434,7 +335,7 @@ def _run_jobs(
                 result = fut.result()
             except Exception as exc:  # worker died (killed, out of memory...)
                 result = ImageResult(
-                    job.name, "failed", [f"error: {job.image}: worker failed ({exc!r})"]
+                    job.name, JobStatus.FAILED, [f"error: {job.image}: worker failed ({exc!r})"]
                 )
             yield job, result
 
@@ -507,11 +408,11 @@ def prepare_spacenet(
         for job, result in _run_jobs(jobs, settings, overwrite, workers):
             bar.update(1)
             report.messages.extend(result.messages)
-            if result.status == "failed":
+            if result.status is JobStatus.FAILED:
                 report.failed += 1
                 continue
             ok.add(job.name)
-            if result.status == "skipped":
+            if result.status is JobStatus.SKIPPED:
                 report.skipped += 1
             else:
                 report.done += 1

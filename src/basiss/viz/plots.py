@@ -1,7 +1,8 @@
-"""Figures (matplotlib, Agg backend): shared helpers, then evaluation figures.
+"""Figures (matplotlib, Agg backend): shared helpers, then the evaluation figure.
 
 Arrays arrive channels-first; they are converted to ``(rows, cols, 3)`` here,
-once, for display only.
+once, for display only. The other figures live beside this module: the road-mask
+figure in :mod:`basiss.viz.masks`, the sample preview in :mod:`basiss.viz.sample`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from rasterio.enums import Resampling  # noqa: E402
+from rasterio.io import DatasetReader  # noqa: E402
+from rasterio.transform import Affine  # noqa: E402
 
-from basiss.io.raster import atomic_output  # noqa: E402
+from basiss.io.raster import atomic_output, read_decimated  # noqa: E402
 
 
 def rgb_for_display(arr: np.ndarray, bands: tuple[int, int, int] = (0, 1, 2)) -> np.ndarray:
@@ -61,7 +66,66 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> Pa
     return Path(path)
 
 
-# ---------------------------------------------------------------- evaluation figures
+def read_overview(
+    ds: DatasetReader,
+    bands: list[int],
+    max_pixels: int,
+    resampling: Resampling = Resampling.nearest,
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Bands of ``ds`` shrunk to about ``max_pixels`` for a figure, and the shrink factors.
+
+    Returns:
+        ``(bands, rows, cols)`` array (see :func:`basiss.io.raster.read_decimated`) and
+        ``(sx, sy)``: overview pixels per full-resolution pixel along columns and rows,
+        to bring full-resolution pixel coordinates onto the overview.
+    """
+    arr = read_decimated(ds, bands, max_pixels, resampling)
+    return arr, (arr.shape[2] / ds.width, arr.shape[1] / ds.height)
+
+
+def shrink_nearest(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A 2-D array sampled at the nearest pixel onto ``shape`` (rows, cols), as GDAL does.
+
+    For drawing a full-resolution mask beside an image read by :func:`read_overview`.
+    """
+    rows = np.minimum((np.arange(shape[0]) + 0.5) * arr.shape[0] / shape[0], arr.shape[0] - 1)
+    cols = np.minimum((np.arange(shape[1]) + 0.5) * arr.shape[1] / shape[1], arr.shape[1] - 1)
+    return arr[np.ix_(rows.astype(np.int64), cols.astype(np.int64))]
+
+
+def world_to_pixels(
+    coords: np.ndarray, inverse: Affine, scale: tuple[float, float] = (1.0, 1.0)
+) -> np.ndarray:
+    """``(n, 2)`` map coordinates -> ``(n, 2)`` (col, row) in imshow's frame of an overview.
+
+    Args:
+        coords: ``x, y`` in the raster's CRS.
+        inverse: the raster's inverse transform (``~ds.transform``).
+        scale: ``(sx, sy)`` from :func:`read_overview` (1, 1 at full resolution).
+
+    Returns:
+        Coordinates in which pixel ``(i, j)``'s centre is at ``(j, i)``, as imshow draws it.
+    """
+    cols, rows = inverse @ (coords[:, 0], coords[:, 1])
+    return np.column_stack([np.asarray(cols) * scale[0], np.asarray(rows) * scale[1]]) - 0.5
+
+
+def hold_extent(ax: Axes, width: int, height: int) -> None:
+    """Keep ``ax`` on a ``width x height`` image: lines drawn over it may not widen it."""
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_ylim(height - 0.5, -0.5)
+    ax.set_autoscale_on(False)
+
+
+def plot_lines(
+    ax: Axes, lines: list[np.ndarray], color: str = "#ff2a2a", linewidth: float = 1.0
+) -> None:
+    """Draw polylines given as ``(n, 2)`` (col, row) pixel coordinates over ``ax``."""
+    for xy in lines:
+        ax.plot(xy[:, 0], xy[:, 1], color=color, linewidth=linewidth)
+
+
+# ---------------------------------------------------------------- evaluation figure
 
 #: Overlay colours (RGB 0..255): true positives, false positives, false negatives.
 TP_COLOUR = (0, 200, 0)
