@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 from pathlib import Path
 
@@ -336,17 +335,40 @@ def test_a_failed_write_leaves_no_file(network: nx.MultiGraph, tmp_path: Path, m
 
 def test_directed_osmnx_graphml_keeps_one_edge_per_road(tmp_path: Path) -> None:
     D = nx.MultiDiGraph(crs="EPSG:32611")
-    D.add_node(1, x="0.0", y="0.0")
-    D.add_node(2, x="30.0", y="40.0")
+    for n, (x, y) in {1: (0.0, 0.0), 2: (30.0, 40.0), 3: (0.0, 10.0)}.items():
+        D.add_node(n, x=repr(x), y=repr(y), street_count="2")
     D.add_edge(1, 2, osmid="[7, 8]", length="50.0", oneway="False")  # no geometry: straight
-    D.add_edge(2, 1, osmid="[7, 8]", length="50.0", oneway="False")
+    D.add_edge(2, 1, geometry="LINESTRING (30 40, 30 0, 0 0)", length="70.0")  # another road
+    D.add_edge(2, 1, osmid="[7, 8]", length="50.0", oneway="False")  # the first road, back
+    D.add_edge(1, 3, osmid="9", length="10.0")
     nx.write_graphml(D, tmp_path / "osm.graphml")
     G = read_network(tmp_path / "osm.graphml")
-    assert (G.number_of_nodes(), G.number_of_edges()) == (2, 1)
-    ((u, v, data),) = G.edges(data=True)
-    assert data["length_m"] == 50.0 and data["geometry"].length == pytest.approx(50.0)
+    assert (G.number_of_nodes(), G.number_of_edges()) == (3, 3)
+    roads = sorted((L, k, g.length) for _, _, k, L, g in _edges(G, "length_m", "geometry"))
+    assert roads == [(10.0, 0, 10.0), (50.0, 0, 50.0), (70.0, 1, 70.0)]  # keys made unique
     assert G.graph["units"] == "m"
-    assert math.isclose(G.nodes[2]["y"], 40.0)
+    assert (G.nodes[1]["kind"], G.nodes[3]["kind"]) == ("junction", "end")
+
+
+def _edges(G: nx.MultiGraph, *names: str) -> list[tuple]:
+    return [(u, v, k, *(d[n] for n in names)) for u, v, k, d in G.edges(keys=True, data=True)]
+
+
+def test_osmnx_style_geopackage_keeps_its_lengths(tmp_path: Path) -> None:
+    """osmnx's layers: nodes indexed by ``osmid``; edges with u, v, key, ``length`` (m)."""
+    nodes = gpd.GeoDataFrame(
+        {"osmid": [5, 6, 7]}, geometry=shapely.points([(0, 0), (3, 4), (3, 0)]), crs=UTM
+    )
+    lines = [shapely.LineString([(0, 0), (3, 4)]), None]  # the second: straight, as osmnx does
+    edges = gpd.GeoDataFrame(
+        {"u": [5, 6], "v": [6, 7], "key": [0, 0], "length": [5.2, 4.0]}, geometry=lines, crs=UTM
+    )
+    edges.to_file(tmp_path / "osm.gpkg", layer="edges")
+    nodes.to_file(tmp_path / "osm.gpkg", layer="nodes")
+    G = read_network(tmp_path / "osm.gpkg")
+    assert sorted(G.nodes) == [5, 6, 7] and G.nodes[6]["kind"] == "node"
+    assert sorted(L for *_, L in G.edges(data="length_m")) == [4.0, 5.2]  # kept, not recomputed
+    assert G.edges[6, 7, 0]["geometry"].length == pytest.approx(4.0)
 
 
 def test_spacenet_truth_survives_every_format(shared_data: Path, tmp_path: Path) -> None:

@@ -30,10 +30,11 @@ import geopandas as gpd
 import networkx as nx
 import pandas as pd
 import pyogrio
+import pyproj
 import shapely
 
 from basiss.errors import file_error
-from basiss.geo import line_length_m
+from basiss.geo import line_length_m, to_pyproj
 from basiss.graph.spacenet_csv import read_spacenet_csv
 from basiss.graph.vector import (
     EDGE_MEASURES,
@@ -137,6 +138,14 @@ def _crs_wkt(frame: gpd.GeoDataFrame) -> str | None:
     return None if frame.crs is None else frame.crs.to_wkt()
 
 
+def _pyproj_crs(path: Path, crs: str | None) -> pyproj.CRS | None:
+    """The CRS a file names, parsed once (lengths are computed per edge)."""
+    try:
+        return None if crs is None else to_pyproj(crs)
+    except pyproj.exceptions.CRSError:
+        raise file_error(path, f"names an unknown CRS {str(crs)[:40]!r}") from None
+
+
 def _node_ids(nodes: gpd.GeoDataFrame | None) -> pd.Series | None:
     if nodes is None:
         return None
@@ -144,6 +153,61 @@ def _node_ids(nodes: gpd.GeoDataFrame | None) -> pd.Series | None:
         if column in nodes.columns:
             return nodes[column]
     return None
+
+
+def _int(value: Any, default: int) -> int:
+    """An integer from a file cell; ``default`` when the cell is empty."""
+    number = cell_float(value)
+    return default if number is None else int(number)
+
+
+def _single_line(geom: Any) -> shapely.LineString | None:
+    """The edge's LineString (a MultiLineString that merges into one counts), else None."""
+    if geom is None or geom.is_empty:
+        return None
+    geom = shapely.force_2d(geom)
+    if geom.geom_type == "MultiLineString":
+        geom = shapely.line_merge(geom)
+    return geom if geom.geom_type == "LineString" else None
+
+
+def _frame_nodes(path: Path, nodes: gpd.GeoDataFrame, ids: pd.Series) -> list[NodeRecord]:
+    """Node records from a node table with an id column and Point geometries."""
+    _points_only(path, nodes.geometry)
+    kinds = _column(nodes, "kind")
+    try:
+        return [
+            NodeRecord(int(i), float(pt.x), float(pt.y), k if isinstance(k, str) else "", 0)
+            for i, pt, k in zip(ids, nodes.geometry, kinds, strict=True)
+        ]
+    except (TypeError, ValueError, AttributeError):
+        raise file_error(path, "a node has no integer id or no point") from None
+
+
+def _frame_edge(
+    path: Path,
+    data: dict[str, Any],
+    rank: int,
+    nodes: dict[int, NodeRecord],
+    crs: pyproj.CRS | None,
+) -> EdgeRecord:
+    """One edge-table row as a record; a row without geometry is the straight line."""
+    try:
+        u, v = int(data["u"]), int(data["v"])
+    except (TypeError, ValueError):
+        raise file_error(path, f"edge {rank} has no integer u/v") from None
+    if u not in nodes or v not in nodes:
+        raise file_error(path, f"edge {rank} names a node missing from the nodes")
+    line = _single_line(data["geometry"])
+    if line is None and data["geometry"] is not None and not data["geometry"].is_empty:
+        raise file_error(path, f"edge {rank} is not one LineString")
+    if line is None:
+        line = shapely.LineString([(nodes[u].x, nodes[u].y), (nodes[v].x, nodes[v].y)])
+    length = cell_float(data.get("length_m", data.get("length")))
+    length = line_length_m(list(line.coords), crs) if length is None else length
+    measures = {m: f for m in EDGE_MEASURES if (f := cell_float(data.get(m))) is not None}
+    edge_id, key = _int(data.get("id"), rank), _int(data.get("key"), rank)
+    return EdgeRecord(edge_id, u, v, key, line, length, measures)
 
 
 def _network_from_frames(
@@ -154,26 +218,11 @@ def _network_from_frames(
     if nodes is None or ids is None or not {"u", "v"} <= set(edges.columns):
         return _lines_network(path, _lines_only(path, edges.geometry), graph)
     _lines_only(path, edges.geometry)
-    _points_only(path, nodes.geometry)
-    crs = graph.get("crs")
-    known = set(ids.astype(int))
-    node_recs = [
-        NodeRecord(int(i), float(pt.x), float(pt.y), str(kind) if kind else "", 0)
-        for i, pt, kind in zip(ids, nodes.geometry, _column(nodes, "kind"), strict=True)
-    ]
-    edge_recs = []
-    for rank, row in enumerate(edges.itertuples(index=False)):
-        data = row._asdict()
-        u, v = int(data["u"]), int(data["v"])
-        if u not in known or v not in known:
-            raise file_error(path, f"edge {rank} names a node missing from the nodes")
-        line = shapely.force_2d(data["geometry"])
-        length = cell_float(data.get("length_m", data.get("length")))
-        length = line_length_m(list(line.coords), crs) if length is None else length
-        measures = {m: f for m in EDGE_MEASURES if (f := cell_float(data.get(m))) is not None}
-        key = int(data["key"]) if data.get("key") is not None else rank
-        edge_id = int(data["id"]) if data.get("id") is not None else rank
-        edge_recs.append(EdgeRecord(edge_id, u, v, key, line, length, measures))
+    node_recs = _frame_nodes(path, nodes, ids)
+    by_id = {n.id: n for n in node_recs}
+    crs = _pyproj_crs(path, graph.get("crs"))
+    rows = enumerate(edges.itertuples(index=False))
+    edge_recs = [_frame_edge(path, row._asdict(), r, by_id, crs) for r, row in rows]
     return fill_kinds(build_network(node_recs, edge_recs, graph))
 
 
@@ -220,16 +269,22 @@ def read_gpkg(path: str | os.PathLike[str]) -> nx.MultiGraph:
         raise file_error(p, f"has no '{EDGES_LAYER}' layer (layers: {found})")
     edges = _read_frame(p, EDGES_LAYER)
     nodes = _read_frame(p, NODES_LAYER) if NODES_LAYER in layers else None
-    return _network_from_frames(p, edges, nodes, _graph_attrs(meta, _crs_wkt(edges)))
+    return _network_from_frames(p, edges, nodes, _graph_attrs(p, meta, _crs_wkt(edges)))
 
 
-def _graph_attrs(meta: dict[str, Any], crs: str | None) -> dict[str, Any]:
+def _graph_attrs(path: Path, meta: dict[str, Any], crs: str | None) -> dict[str, Any]:
     """Graph attributes from string metadata (``transform`` a JSON or Python list)."""
     graph: dict[str, Any] = {"crs": crs, "units": meta.get("units") or ("m" if crs else "px")}
     if meta.get("image_id"):
         graph["image_id"] = str(meta["image_id"])
     if meta.get("transform"):
-        graph["transform"] = tuple(float(t) for t in ast.literal_eval(str(meta["transform"])))
+        try:
+            transform = tuple(float(t) for t in ast.literal_eval(str(meta["transform"])))
+        except (ValueError, TypeError, SyntaxError):
+            transform = ()
+        if len(transform) != 6:
+            raise file_error(path, "its transform is not six numbers")
+        graph["transform"] = transform
     return graph
 
 
@@ -283,7 +338,11 @@ def _graphml_line(path: Path, H: nx.Graph, u: int, v: int, wkt: Any) -> shapely.
 
 
 def _edge_record(
-    path: Path, H: nx.Graph, edge: tuple[int, int, Any, dict[str, Any]], rank: int
+    path: Path,
+    H: nx.Graph,
+    edge: tuple[int, int, Any, dict[str, Any]],
+    rank: int,
+    crs: pyproj.CRS | None,
 ) -> EdgeRecord:
     """One GraphML edge as a record (``osmid`` its id when an integer, else its rank)."""
     u, v, k, data = edge
@@ -292,7 +351,7 @@ def _edge_record(
         raise file_error(path, f"edge {u}-{v} holds a {line.geom_type}; road edges are lines")
     length = cell_float(data.get("length_m", data.get("length")))
     if length is None:
-        length = line_length_m(list(line.coords), H.graph.get("crs") or None)
+        length = line_length_m(list(line.coords), crs)
     measures = {m: f for m in EDGE_MEASURES if (f := cell_float(data.get(m))) is not None}
     osmid = str(data.get("osmid", ""))
     edge_id = int(osmid) if osmid.lstrip("-").isdigit() else rank
@@ -318,17 +377,18 @@ def read_graphml(path: str | os.PathLike[str]) -> nx.MultiGraph:
         ]
     except (KeyError, ValueError) as exc:
         raise file_error(p, f"a node has no numeric x/y ({first_line(exc)})") from None
+    crs = H.graph.get("crs") or None
+    graph = _graph_attrs(p, H.graph, str(crs) if crs else None)
+    pcrs = _pyproj_crs(p, graph["crs"])
     edges, seen = [], set()
     for rank, edge in enumerate(H.edges(keys=True, data=True)):
-        record = _edge_record(p, H, edge, rank)
+        record = _edge_record(p, H, edge, rank, pcrs)
         road = (min(record.u, record.v), max(record.u, record.v))
         road += (shapely.normalize(record.geometry).wkb,)
         if H.is_directed() and road in seen:
             continue
         seen.add(road)
         edges.append(record)
-    crs = H.graph.get("crs") or None
-    graph = _graph_attrs(H.graph, str(crs) if crs else None)
     return fill_kinds(build_network(nodes, edges, graph))
 
 

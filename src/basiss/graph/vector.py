@@ -10,8 +10,8 @@ Two facts of :class:`networkx.MultiGraph` shape these records:
 
 * An undirected edge iterates as ``(u, v)`` or ``(v, u)`` depending on insertion order, so
   the stored direction of its geometry is not known from the iteration. Each record is
-  *oriented*: ``u`` is the node nearest the first vertex of the geometry, so in every file
-  the line runs from ``u`` to ``v``.
+  *oriented*: ``u`` is the node nearest the first vertex of the geometry, so in the files
+  with ``u``/``v`` columns (GeoPackage, GeoJSON) the line runs from ``u`` to ``v``.
 * Edges have no ids in the contract. A record's ``id`` is the edge's ``id`` attribute when
   every edge carries a distinct integer one (a network read back from a file does), else
   the rank of ``(min(u, v), max(u, v), key)``: stable for a given network.
@@ -171,14 +171,16 @@ def build_network(
     """A contract network from records (the inverse of :func:`node_records`/:func:`edge_records`).
 
     Each edge keeps its ``id`` as an attribute, so writing the network again keeps its ids.
+    A key already taken between the same two nodes (two directions of a directed file)
+    is replaced by a free one.
     """
     G = nx.MultiGraph(**graph)
     for n in nodes:
         G.add_node(n.id, x=n.x, y=n.y, kind=n.kind)
     for r in edges:
-        G.add_edge(
-            r.u, r.v, key=r.key, id=r.id, geometry=r.geometry, length_m=r.length_m, **r.measures
-        )
+        key = None if G.has_edge(r.u, r.v, r.key) else r.key
+        attrs = {"id": r.id, "geometry": r.geometry, "length_m": r.length_m, **r.measures}
+        G.add_edge(r.u, r.v, key=key, **attrs)
     return G
 
 

@@ -15,7 +15,8 @@ same folder, renamed on success), so a failed or killed write leaves no file beh
   CRS (pixel coordinates) has no place on the globe: it is skipped with a warning.
 * GraphML ``<stem>_graph.graphml`` in osmnx's conventions (``osmnx.load_graphml`` reads
   it): integer node ids; node ``x``, ``y``, ``street_count`` (degree), ``kind``; edge
-  ``osmid`` (the edge id), ``length`` (metres), ``geometry`` (WKT, from ``u`` to ``v``);
+  ``osmid`` (the edge id), ``length`` (metres), ``geometry`` (WKT between the two nodes:
+  an undirected GraphML edge has no direction, so it may run target -> source);
   graph ``crs`` (WKT), ``simplified``. Like osmnx, every value is written as a string.
   The graph is undirected (roads are two-way in a network extracted from imagery).
 * SpaceNet 3 CSV ``<stem>_graph.csv``: ``ImageId,WKT_Pix,length_m``, one row per edge with
