@@ -77,7 +77,9 @@ def band_rasters(
     road = clean_mask(road_pixels(prob, options), popt, cut_top=a > 0, cut_bottom=b < height)
     skel = skeleton(road, popt.pad, top_border=a == 0, bottom_border=b == height, row0=a)
     own = slice(r0 - a, r1 - a)
-    dist = distance_m(road, popt.sx, popt.sy)
+    where = np.zeros_like(skel)
+    where[own] = skel[own]
+    dist = distance_m(road, popt.sx, popt.sy, where)
     return skel[own], prob[own], dist[own]
 
 
