@@ -16,7 +16,7 @@ import shapely
 from rasterio import Affine
 
 from basiss.errors import BasissError
-from basiss.graph import spacenet_csv, write
+from basiss.graph import graphml, spacenet_csv, write
 from basiss.graph.read import read_network
 from basiss.graph.spacenet_csv import read_spacenet_csv, write_spacenet_csv
 from basiss.graph.vector import edge_records, node_records
@@ -323,7 +323,7 @@ def test_a_failed_write_leaves_no_file(network: nx.MultiGraph, tmp_path: Path, m
         Path(path).write_text("<graphml>")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(write.nx, "write_graphml", half_written)
+    monkeypatch.setattr(graphml.nx, "write_graphml", half_written)
     with pytest.raises(KeyboardInterrupt):
         write_network(network, tmp_path, "scene_a", formats=["graphml"])
     assert [p.name for p in tmp_path.iterdir()] == [old.name] and old.read_text() == "old"

@@ -20,7 +20,6 @@ file: not parseable, no ``edges`` layer, Points or Polygons where roads belong.
 
 from __future__ import annotations
 
-import ast
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +33,8 @@ import pyproj
 import shapely
 
 from basiss.errors import file_error
-from basiss.geo import line_length_m, to_pyproj
+from basiss.geo import line_length_m
+from basiss.graph.graphml import read_graphml
 from basiss.graph.spacenet_csv import read_spacenet_csv
 from basiss.graph.vector import (
     EDGE_MEASURES,
@@ -45,8 +45,10 @@ from basiss.graph.vector import (
     VectorFormat,
     build_network,
     cell_float,
+    file_crs,
     fill_kinds,
     first_line,
+    graph_attributes,
 )
 
 _SUFFIX_FORMATS = {
@@ -138,14 +140,6 @@ def _crs_wkt(frame: gpd.GeoDataFrame) -> str | None:
     return None if frame.crs is None else frame.crs.to_wkt()
 
 
-def _pyproj_crs(path: Path, crs: str | None) -> pyproj.CRS | None:
-    """The CRS a file names, parsed once (lengths are computed per edge)."""
-    try:
-        return None if crs is None else to_pyproj(crs)
-    except pyproj.exceptions.CRSError:
-        raise file_error(path, f"names an unknown CRS {str(crs)[:40]!r}") from None
-
-
 def _node_ids(nodes: gpd.GeoDataFrame | None) -> pd.Series | None:
     if nodes is None:
         return None
@@ -220,7 +214,7 @@ def _network_from_frames(
     _lines_only(path, edges.geometry)
     node_recs = _frame_nodes(path, nodes, ids)
     by_id = {n.id: n for n in node_recs}
-    crs = _pyproj_crs(path, graph.get("crs"))
+    crs = file_crs(path, graph.get("crs"))
     rows = enumerate(edges.itertuples(index=False))
     edge_recs = [_frame_edge(path, row._asdict(), r, by_id, crs) for r, row in rows]
     return fill_kinds(build_network(node_recs, edge_recs, graph))
@@ -269,23 +263,7 @@ def read_gpkg(path: str | os.PathLike[str]) -> nx.MultiGraph:
         raise file_error(p, f"has no '{EDGES_LAYER}' layer (layers: {found})")
     edges = _read_frame(p, EDGES_LAYER)
     nodes = _read_frame(p, NODES_LAYER) if NODES_LAYER in layers else None
-    return _network_from_frames(p, edges, nodes, _graph_attrs(p, meta, _crs_wkt(edges)))
-
-
-def _graph_attrs(path: Path, meta: dict[str, Any], crs: str | None) -> dict[str, Any]:
-    """Graph attributes from string metadata (``transform`` a JSON or Python list)."""
-    graph: dict[str, Any] = {"crs": crs, "units": meta.get("units") or ("m" if crs else "px")}
-    if meta.get("image_id"):
-        graph["image_id"] = str(meta["image_id"])
-    if meta.get("transform"):
-        try:
-            transform = tuple(float(t) for t in ast.literal_eval(str(meta["transform"])))
-        except (ValueError, TypeError, SyntaxError):
-            transform = ()
-        if len(transform) != 6:
-            raise file_error(path, "its transform is not six numbers")
-        graph["transform"] = transform
-    return graph
+    return _network_from_frames(p, edges, nodes, graph_attributes(p, meta, _crs_wkt(edges)))
 
 
 def read_geojson(path: str | os.PathLike[str]) -> nx.MultiGraph:
@@ -309,87 +287,6 @@ def read_geojson(path: str | os.PathLike[str]) -> nx.MultiGraph:
     from basiss.graph.from_lines import read_line_network
 
     return read_line_network(p)  # honours OSM ``oneway``, as the APLS reference does
-
-
-# --- GraphML ----------------------------------------------------------------------------
-
-
-def _parse_graphml(path: Path) -> nx.Graph:
-    try:
-        try:
-            return nx.read_graphml(path, node_type=int, force_multigraph=True)
-        except ValueError:  # node ids that are not integers: renumber below
-            H = nx.read_graphml(path, force_multigraph=True)
-            return nx.convert_node_labels_to_integers(H, ordering="sorted")
-    except Exception as exc:
-        raise file_error(path, f"not a readable GraphML file ({first_line(exc)})") from None
-
-
-def _graphml_line(path: Path, H: nx.Graph, u: int, v: int, wkt: Any) -> shapely.Geometry:
-    """The edge's WKT geometry, or (osmnx's convention) the straight line between its nodes."""
-    try:
-        if wkt:
-            return shapely.force_2d(shapely.from_wkt(str(wkt)))
-        a, b = H.nodes[u], H.nodes[v]
-        return shapely.LineString([(float(a["x"]), float(a["y"])), (float(b["x"]), float(b["y"]))])
-    except Exception as exc:
-        problem = f"edge {u}-{v} has no readable geometry ({first_line(exc)})"
-        raise file_error(path, problem) from None
-
-
-def _edge_record(
-    path: Path,
-    H: nx.Graph,
-    edge: tuple[int, int, Any, dict[str, Any]],
-    rank: int,
-    crs: pyproj.CRS | None,
-) -> EdgeRecord:
-    """One GraphML edge as a record (``osmid`` its id when an integer, else its rank)."""
-    u, v, k, data = edge
-    line = _graphml_line(path, H, u, v, data.get("geometry"))
-    if line.geom_type != "LineString":
-        raise file_error(path, f"edge {u}-{v} holds a {line.geom_type}; road edges are lines")
-    length = cell_float(data.get("length_m", data.get("length")))
-    if length is None:
-        length = line_length_m(list(line.coords), crs)
-    measures = {m: f for m in EDGE_MEASURES if (f := cell_float(data.get(m))) is not None}
-    osmid = str(data.get("osmid", ""))
-    edge_id = int(osmid) if osmid.lstrip("-").isdigit() else rank
-    key = int(k) if str(k).lstrip("-").isdigit() else 0
-    return EdgeRecord(edge_id, u, v, key, line, length, measures)
-
-
-def read_graphml(path: str | os.PathLike[str]) -> nx.MultiGraph:
-    """Read a network from basiss's or osmnx's GraphML.
-
-    A directed graph (osmnx's default) keeps one edge per road: an edge whose reverse, with
-    the reversed geometry, was already read is dropped.
-
-    Raises:
-        BasissError: the file does not parse, or an edge has no readable line geometry.
-    """
-    p = Path(path)
-    H = _parse_graphml(p)
-    try:
-        nodes = [
-            NodeRecord(n, float(d["x"]), float(d["y"]), str(d.get("kind") or ""), 0)
-            for n, d in H.nodes(data=True)
-        ]
-    except (KeyError, ValueError) as exc:
-        raise file_error(p, f"a node has no numeric x/y ({first_line(exc)})") from None
-    crs = H.graph.get("crs") or None
-    graph = _graph_attrs(p, H.graph, str(crs) if crs else None)
-    pcrs = _pyproj_crs(p, graph["crs"])
-    edges, seen = [], set()
-    for rank, edge in enumerate(H.edges(keys=True, data=True)):
-        record = _edge_record(p, H, edge, rank, pcrs)
-        road = (min(record.u, record.v), max(record.u, record.v))
-        road += (shapely.normalize(record.geometry).wkb,)
-        if H.is_directed() and road in seen:
-            continue
-        seen.add(road)
-        edges.append(record)
-    return fill_kinds(build_network(nodes, edges, graph))
 
 
 def _one_image(path: Path, graphs: dict[str, nx.MultiGraph], image_id: str | None) -> nx.MultiGraph:

@@ -19,6 +19,8 @@ Two facts of :class:`networkx.MultiGraph` shape these records:
 
 from __future__ import annotations
 
+import ast
+import json
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -29,6 +31,7 @@ import networkx as nx
 import pyproj
 import shapely
 
+from basiss.errors import file_error
 from basiss.geo import line_length_m, to_pyproj
 
 
@@ -209,3 +212,38 @@ def fill_kinds(G: nx.MultiGraph) -> nx.MultiGraph:
         if not data.get("kind"):
             data["kind"] = node_kind(int(G.degree(n)))
     return G
+
+
+def graph_metadata(G: nx.MultiGraph) -> dict[str, str]:
+    """The graph attributes other than the CRS, as strings (``transform`` as a JSON list)."""
+    meta = {}
+    for key in ("image_id", "units"):
+        if G.graph.get(key) is not None:
+            meta[key] = str(G.graph[key])
+    if G.graph.get("transform") is not None:
+        meta["transform"] = json.dumps([float(t) for t in tuple(G.graph["transform"])[:6]])
+    return meta
+
+
+def graph_attributes(path: Path, meta: dict[str, Any], crs: str | None) -> dict[str, Any]:
+    """Graph attributes from string metadata (``transform`` a JSON or Python list)."""
+    graph: dict[str, Any] = {"crs": crs, "units": meta.get("units") or ("m" if crs else "px")}
+    if meta.get("image_id"):
+        graph["image_id"] = str(meta["image_id"])
+    if meta.get("transform"):
+        try:
+            transform = tuple(float(t) for t in ast.literal_eval(str(meta["transform"])))
+        except (ValueError, TypeError, SyntaxError):
+            transform = ()
+        if len(transform) != 6:
+            raise file_error(path, "its transform is not six numbers")
+        graph["transform"] = transform
+    return graph
+
+
+def file_crs(path: Path, crs: str | None) -> pyproj.CRS | None:
+    """The CRS a file names, parsed once (lengths are computed per edge)."""
+    try:
+        return None if crs is None else to_pyproj(crs)
+    except pyproj.exceptions.CRSError:
+        raise file_error(path, f"names an unknown CRS {str(crs)[:40]!r}") from None

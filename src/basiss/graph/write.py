@@ -19,10 +19,12 @@ same folder, renamed on success), so a failed or killed write leaves no file beh
   an undirected GraphML edge has no direction, so it may run target -> source);
   graph ``crs`` (WKT), ``simplified``. Like osmnx, every value is written as a string.
   The graph is undirected (roads are two-way in a network extracted from imagery).
+  See :mod:`basiss.graph.graphml`.
 * SpaceNet 3 CSV ``<stem>_graph.csv``: ``ImageId,WKT_Pix,length_m``, one row per edge with
   the line in pixel coordinates (column, row of the raster's continuous grid, through
   the inverse of ``G.graph["transform"]``); an image without roads is one
-  ``LINESTRING EMPTY`` row with length 0, as in the SpaceNet truth files.
+  ``LINESTRING EMPTY`` row with length 0, as in the SpaceNet truth files. See
+  :mod:`basiss.graph.spacenet_csv` (and :func:`write_spacenet_csv` for many images).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import pyproj
 import shapely
 
 from basiss.errors import BasissError, file_error
+from basiss.graph.graphml import write_graphml
 from basiss.graph.spacenet_csv import pixel_transform, write_spacenet_csv
 from basiss.graph.vector import (
     ALL_FORMATS,
@@ -52,11 +55,11 @@ from basiss.graph.vector import (
     NodeRecord,
     VectorFormat,
     edge_records,
+    graph_metadata,
     measure_names,
     network_crs,
     node_records,
     output_path,
-    wkt,
 )
 from basiss.io.raster import atomic_output
 
@@ -69,17 +72,6 @@ class VectorWarning(UserWarning):
 
 def _warn(message: str) -> None:
     warnings.warn(VectorWarning(message), stacklevel=3)
-
-
-def _graph_meta(G: nx.MultiGraph) -> dict[str, str]:
-    """The graph attributes other than the CRS, as strings (``transform`` as a JSON list)."""
-    meta = {}
-    for key in ("image_id", "units"):
-        if G.graph.get(key) is not None:
-            meta[key] = str(G.graph[key])
-    if G.graph.get("transform") is not None:
-        meta["transform"] = json.dumps([float(t) for t in tuple(G.graph["transform"])[:6]])
-    return meta
 
 
 def _edges_frame(edges: list[EdgeRecord], crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
@@ -129,7 +121,7 @@ def write_gpkg(G: nx.MultiGraph, path: str | os.PathLike[str]) -> Path:
             tmp,
             layer=EDGES_LAYER,
             geometry_type="LineString",
-            dataset_metadata=_graph_meta(G) or None,
+            dataset_metadata=graph_metadata(G) or None,
             **options,
         )
         pyogrio.write_dataframe(nodes, tmp, layer=NODES_LAYER, geometry_type="Point", **options)
@@ -193,39 +185,6 @@ def write_geojson(G: nx.MultiGraph, path: str | os.PathLike[str]) -> Path:
             sep = ",\n" if i < len(features) - 1 else "\n"
             f.write(json.dumps({"id": i, **feature}, allow_nan=False) + sep)
         f.write("]}\n")
-    return Path(path)
-
-
-def osmnx_graph(G: nx.MultiGraph) -> nx.MultiGraph:
-    """A copy of ``G`` with osmnx's attribute names, every value a string (see module doc)."""
-    H = nx.MultiGraph()
-    H.graph.update(_graph_meta(G))
-    crs = network_crs(G)
-    if crs is not None:
-        H.graph["crs"] = crs.to_wkt()
-    H.graph["simplified"] = "True"
-    for n in node_records(G):
-        H.add_node(n.id, x=repr(n.x), y=repr(n.y), street_count=str(n.degree), kind=n.kind)
-    for r in edge_records(G):
-        attrs = {"osmid": str(r.id), "length": repr(r.length_m), "geometry": wkt(r.geometry)}
-        attrs.update({m: repr(value) for m, value in r.measures.items()})
-        H.add_edge(r.u, r.v, key=r.key, **attrs)
-    return H
-
-
-def write_graphml(G: nx.MultiGraph, path: str | os.PathLike[str]) -> Path:
-    """Write ``G`` as GraphML with osmnx-compatible attributes, atomically.
-
-    Args:
-        G: a contract network.
-        path: the ``.graphml`` file to write.
-
-    Returns:
-        ``path``.
-    """
-    H = osmnx_graph(G)
-    with atomic_output(path) as tmp:
-        nx.write_graphml(H, tmp, encoding="utf-8")
     return Path(path)
 
 
