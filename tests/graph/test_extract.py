@@ -298,3 +298,20 @@ def test_vegas_truth_mask_scores_apls_above_097(shared_data: Path) -> None:
     length = sum(d["length_m"] for *_, d in proposal.edges(data=True))
     truth_length = sum(d["length_m"] for *_, d in truth.edges(data=True))
     assert length == pytest.approx(truth_length, rel=0.01)
+
+
+def test_bands_equal_whole_scene_on_the_sample_suburb() -> None:
+    from rasterio.features import rasterize
+
+    from basiss.synthetic.network import end_bulb, road_network
+
+    side_px = 1500
+    side = side_px * GSD
+    plan = road_network(np.random.default_rng([0, 2]), (0.0, 0.0, side, side))
+    polys = [r.line.buffer(r.half_width) for r in plan.roads]
+    polys += [end_bulb(r) for r in plan.roads if r.bulb > 0]
+    transform = from_origin(0.0, side, GSD, GSD)
+    mask = rasterize([(p, 1) for p in polys], (side_px, side_px), transform=transform)
+    whole = network_from_array(mask, transform, "EPSG:32614")
+    assert whole.number_of_nodes() > 20
+    same_network(whole, network_from_array(mask, transform, "EPSG:32614", band_rows=111))

@@ -135,3 +135,17 @@ def test_raw_graph_is_the_same_for_any_band_height() -> None:
 )
 def test_value_scale(dtype: str, top: float, name: str, scale: float) -> None:
     assert value_scale(dtype, top, name) == scale
+
+
+def test_hysteresis_keeps_weak_road_joined_to_strong_road() -> None:
+    prob = np.zeros((120, 300), np.float32)
+    prob[40:54, :] = 0.4  # weak road ...
+    prob[40:54, 100:200] = 0.9  # ... with a strong stretch
+    prob[90:104, :] = 0.4  # weak road alone
+    t = from_origin(500000.0, 4000000.0, 0.3, 0.3)
+    plain = network_from_array(prob, t, "EPSG:32611")
+    assert plain.number_of_edges() == 1  # threshold 0.5: the strong stretch only
+    hyst = network_from_array(prob, t, "EPSG:32611", GraphOptions(hysteresis=(0.3, 0.8)))
+    ((*_, d),) = hyst.edges(data=True)
+    assert d["length_m"] == pytest.approx(300 * 0.3, rel=0.01)
+    assert d["prob_mean"] == pytest.approx((200 * 0.4 + 100 * 0.9) / 300, abs=0.02)
