@@ -12,12 +12,19 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from basiss.io.raster import atomic_output
+
+if TYPE_CHECKING:  # the stages load torch and geopandas: only when a step runs
+    from basiss.evaluation import EvaluationReport
+    from basiss.inference.predict import PredictOutputs
+    from basiss.synthetic import SampleLayout
+    from basiss.training import TrainResult
 
 Log = Callable[[str], None]
 
@@ -74,9 +81,35 @@ class DemoResult:
     summary: dict[str, Any]
 
 
-def _stage(log: Log, n: int, total: int, name: str) -> float:
-    log(f"[{n}/{total}] {name}")
-    return time.monotonic()
+#: The steps of a run, in order, as the log numbers them.
+STEPS = ("sample", "masks", "train", "predict", "evaluate", "report")
+
+
+@dataclass
+class _Run:
+    """What the steps of one run share: the settings, the log and the time of each step."""
+
+    config: DemoConfig
+    log: Log
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def out(self) -> Path:
+        """The output folder."""
+        return Path(self.config.out)
+
+    @property
+    def figures(self) -> Path:
+        """Where the figures go."""
+        return self.out / "figures"
+
+    @contextmanager
+    def step(self, name: str, what: str) -> Iterator[None]:
+        """Log ``[n/6] name: what`` and time the step into :attr:`seconds`."""
+        self.log(f"[{STEPS.index(name) + 1}/{len(STEPS)}] {name}: {what}")
+        start = time.monotonic()
+        yield
+        self.seconds[name] = time.monotonic() - start
 
 
 def run_demo(config: DemoConfig, log: Log = print) -> DemoResult:
@@ -86,77 +119,100 @@ def run_demo(config: DemoConfig, log: Log = print) -> DemoResult:
         config: sizes and budgets.
         log: receives one line per step (the CLI prints them).
     """
-    # Imported here so `basiss --help` stays fast.
-    from basiss.data.augment import Augment
-    from basiss.evaluation.score import evaluate
-    from basiss.inference.predict import PredictOptions, predict_image, predict_many
-    from basiss.labels.centerlines import write_road_mask
-    from basiss.labels.spacenet import prepare_spacenet
+    run = _Run(config, log)
+    run.out.mkdir(parents=True, exist_ok=True)
+    t_all = time.monotonic()
+    layout, preview = _sample(run)
+    csvs, broad_truth = _masks(run, layout)
+    result = _train(run, csvs["train"])
+    broad, has_test = _predict(run, layout, result.best_path, "test" in csvs)
+    broad_report, test_report = _evaluate(run, layout, broad.prob_path, broad_truth, has_test)
+    log(f"[{len(STEPS)}/{len(STEPS)}] report")
+    run.seconds["total"] = time.monotonic() - t_all
+    summary = _summary(run, result, broad, broad_report, test_report)
+    outputs = _outputs(run.out, preview, broad_truth, broad)
+    summary["outputs"] = outputs
+    report_json, report_md = _write_report(run.out, summary, outputs)
+    return DemoResult(report_json, report_md, summary)
+
+
+def _sample(run: _Run) -> tuple[SampleLayout, Path]:
+    """Write the synthetic sample and its preview figure."""
+    # Each step imports its stage here, so `basiss --help` stays fast.
     from basiss.synthetic import write_sample
     from basiss.viz.sample import write_preview
-    from basiss.training.loop import TrainConfig, train
 
-    c = config
-    out = Path(c.out)
-    out.mkdir(parents=True, exist_ok=True)
-    figures = out / "figures"
-    seconds: dict[str, float] = {}
-    t_all = time.monotonic()
-    steps = 6
-
-    t = _stage(log, 1, steps, f"sample: synthetic SpaceNet-like suburb -> {out / 'sample'}")
-    layout = write_sample(
-        out / "sample",
-        seed=c.seed,
-        n_train=c.n_train,
-        n_test=c.n_test,
-        chip_size=c.chip_size,
-        broad_size=c.broad_size,
-    )
-    preview = write_preview(layout, figures / "sample_preview.png")
-    seconds["sample"] = time.monotonic() - t
-
-    t = _stage(log, 2, steps, f"masks: {c.buffer_meters:g} m buffered centerlines + 8-bit images")
-    csvs: dict[str, Path] = {}
-    for split, folder in (("train", layout.train_dir), ("test", layout.test_dir)):
-        if split == "test" and c.n_test == 0:
-            continue
-        rep = prepare_spacenet(
-            folder,
-            out / f"{split}_files.csv",
-            n_bands=3,
-            buffer_meters=c.buffer_meters,
-            make_plots=True,
-            overwrite=True,
-            workers=c.workers,
+    c = run.config
+    with run.step("sample", f"synthetic SpaceNet-like suburb -> {run.out / 'sample'}"):
+        layout = write_sample(
+            run.out / "sample",
+            seed=c.seed,
+            n_train=c.n_train,
+            n_test=c.n_test,
+            chip_size=c.chip_size,
+            broad_size=c.broad_size,
         )
-        for msg in rep.messages:
-            log(f"    {msg}")
-        csvs[split] = out / f"{split}_files.csv"
-        log(f"    {split}: {rep.summary()}")
-    truth_dir = out / "truth"
-    broad_truth = write_road_mask(
-        layout.broad_labels,
-        layout.broad_image,
-        truth_dir / f"{layout.broad_image.stem}_mask.tif",
-        buffer_meters=c.buffer_meters,
-    )
-    seconds["masks"] = time.monotonic() - t
+        preview = write_preview(layout, run.figures / "sample_preview.png")
+    return layout, preview
 
-    t = _stage(log, 3, steps, f"train: {c.arch} for up to {c.train_minutes:g} min")
-    run_dir = out / "run"
-    for stale in ("best.pt", "last.pt", "log.csv"):
-        (run_dir / stale).unlink(missing_ok=True)
 
-    def _epoch(row: dict[str, float]) -> None:
-        log(
+def _masks(run: _Run, layout: SampleLayout) -> tuple[dict[str, Path], Path]:
+    """8-bit images, masks and file lists of the train (and test) chips; the broad truth.
+
+    Returns:
+        The file list of each split (``train``, and ``test`` when there are test chips),
+        and the truth mask of the broad scene.
+    """
+    from basiss.labels import prepare_spacenet
+    from basiss.labels.centerlines import write_road_mask
+
+    c = run.config
+    csvs: dict[str, Path] = {}
+    with run.step("masks", f"{c.buffer_meters:g} m buffered centerlines + 8-bit images"):
+        for split, folder in (("train", layout.train_dir), ("test", layout.test_dir)):
+            if split == "test" and c.n_test == 0:
+                continue
+            csvs[split] = run.out / f"{split}_files.csv"
+            rep = prepare_spacenet(
+                folder,
+                csvs[split],
+                n_bands=3,
+                buffer_meters=c.buffer_meters,
+                make_plots=True,
+                overwrite=True,
+                workers=c.workers,
+            )
+            for msg in rep.messages:
+                run.log(f"    {msg}")
+            run.log(f"    {split}: {rep.summary()}")
+        broad_truth = write_road_mask(
+            layout.broad_labels,
+            layout.broad_image,
+            run.out / "truth" / f"{layout.broad_image.stem}_mask.tif",
+            buffer_meters=c.buffer_meters,
+        )
+    return csvs, broad_truth
+
+
+def _train(run: _Run, train_csv: Path) -> TrainResult:
+    """Train the model on the training file list into ``run/`` (a rerun starts afresh)."""
+    from basiss.data.augment import Augment
+    from basiss.training import TrainConfig, train
+
+    c = run.config
+    run_dir = run.out / "run"
+
+    def on_epoch(row: dict[str, float]) -> None:
+        run.log(
             f"    epoch {int(row['epoch'])}: train loss {row['train_loss']:.3f}, "
             f"val loss {row['val_loss']:.3f}, val F1 {row['val_f1']:.3f}"
         )
 
-    result = train(
-        TrainConfig(
-            file_lists=[csvs["train"]],
+    with run.step("train", f"{c.arch} for up to {c.train_minutes:g} min"):
+        for stale in ("best.pt", "last.pt", "log.csv"):
+            (run_dir / stale).unlink(missing_ok=True)
+        config = TrainConfig(
+            file_lists=[train_csv],
             out=run_dir,
             arch=c.arch,
             arch_kwargs=dict(c.arch_kwargs),
@@ -174,61 +230,93 @@ def run_demo(config: DemoConfig, log: Log = print) -> DemoResult:
             device=c.device,
             threads=c.threads,
             seed=c.seed,
-        ),
-        on_epoch=_epoch,
-    )
-    seconds["train"] = time.monotonic() - t
-
-    t = _stage(log, 4, steps, "predict: streaming sliding window, cosine blend")
-    pred_dir = out / "predictions"
-    options = PredictOptions(
-        stride=(c.stride, c.stride), blend="cosine", device=c.device, threads=c.threads
-    )
-    broad = predict_image(layout.broad_image, result.best_path, pred_dir, options)
-    log(
-        f"    broad scene {c.broad_size}x{c.broad_size}: {broad.chips} chips, "
-        f"{broad.seconds:.1f} s, {broad.mpx_per_s:.2f} Mpx/s"
-    )
-    test_outputs = []
-    if "test" in csvs:
-        test_outputs = predict_many(
-            [layout.test_dir / "RGB-PanSharpen"], result.best_path, pred_dir / "test", options
         )
-    seconds["predict"] = time.monotonic() - t
+        return train(config, on_epoch=on_epoch)
 
-    t = _stage(log, 5, steps, f"evaluate: strict and relaxed ({c.relax_px} px) F1")
-    broad_report = evaluate(
-        broad.prob_path,
-        broad_truth,
-        out_json=out / "evaluation_broad.json",
-        relax_px=c.relax_px,
-        plots_dir=figures,
-        image=layout.broad_image,
-    )
-    test_report = None
-    if test_outputs:
-        test_report = evaluate(
-            pred_dir / "test",
-            layout.test_dir / "geojson" / "spacenetroads",
-            out_json=out / "evaluation_test.json",
+
+def _predict(
+    run: _Run, layout: SampleLayout, checkpoint: Path, with_test: bool
+) -> tuple[PredictOutputs, bool]:
+    """Predict the broad scene (streamed, cosine blend) and the test chips.
+
+    Returns:
+        The broad scene's result, and whether test chips were predicted.
+    """
+    from basiss.inference import PredictOptions, predict_image, predict_many
+
+    c = run.config
+    pred_dir = run.out / "predictions"
+    with run.step("predict", "streaming sliding window, cosine blend"):
+        options = PredictOptions(
+            stride=(c.stride, c.stride), blend="cosine", device=c.device, threads=c.threads
+        )
+        broad = predict_image(layout.broad_image, checkpoint, pred_dir, options)
+        run.log(
+            f"    broad scene {c.broad_size}x{c.broad_size}: {broad.chips} chips, "
+            f"{broad.seconds:.1f} s, {broad.mpx_per_s:.2f} Mpx/s"
+        )
+        tested = False
+        if with_test:
+            rgb_dir = layout.test_dir / "RGB-PanSharpen"
+            tested = bool(predict_many([rgb_dir], checkpoint, pred_dir / "test", options))
+    return broad, tested
+
+
+def _evaluate(
+    run: _Run, layout: SampleLayout, broad_prob: Path, broad_truth: Path, with_test: bool
+) -> tuple[EvaluationReport, EvaluationReport | None]:
+    """Score the broad scene (with its figure) and the test chips, strict and relaxed."""
+    from basiss.evaluation import evaluate
+
+    c = run.config
+    with run.step("evaluate", f"strict and relaxed ({c.relax_px} px) F1"):
+        broad = evaluate(
+            broad_prob,
+            broad_truth,
+            out_json=run.out / "evaluation_broad.json",
             relax_px=c.relax_px,
-            buffer_meters=c.buffer_meters,
+            plots_dir=run.figures,
+            image=layout.broad_image,
         )
-    seconds["evaluate"] = time.monotonic() - t
+        test = None
+        if with_test:
+            test = evaluate(
+                run.out / "predictions" / "test",
+                layout.test_dir / "geojson" / "spacenetroads",
+                out_json=run.out / "evaluation_test.json",
+                relax_px=c.relax_px,
+                buffer_meters=c.buffer_meters,
+            )
+    return broad, test
 
-    _stage(log, 6, steps, "report")
-    seconds["total"] = time.monotonic() - t_all
-    micro = broad_report["micro"]
-    summary: dict[str, Any] = {
-        "f1": micro["f1"],
-        "precision": micro["precision"],
-        "recall": micro["recall"],
-        "iou": micro["iou"],
-        "relaxed_f1": broad_report["relaxed"]["f1"],
+
+def _relaxed_f1(report: EvaluationReport | None) -> float | None:
+    """The relaxed F1 of ``report`` (None without one)."""
+    relaxed = report.relaxed if report is not None else None
+    return relaxed.f1 if relaxed is not None else None
+
+
+def _summary(
+    run: _Run,
+    result: TrainResult,
+    broad: PredictOutputs,
+    broad_report: EvaluationReport,
+    test_report: EvaluationReport | None,
+) -> dict[str, Any]:
+    """The headline numbers, timings, machine and configuration of the run (JSON-ready)."""
+    c = run.config
+    micro = broad_report.micro
+    best = broad_report.best_threshold
+    return {
+        "f1": micro.f1,
+        "precision": micro.precision,
+        "recall": micro.recall,
+        "iou": micro.iou,
+        "relaxed_f1": _relaxed_f1(broad_report),
         "relax_px": c.relax_px,
-        "best_threshold": broad_report.get("best_threshold"),
-        "test_chips_f1": test_report["micro"]["f1"] if test_report else None,
-        "test_chips_relaxed_f1": test_report["relaxed"]["f1"] if test_report else None,
+        "best_threshold": best.to_json() if best is not None else None,
+        "test_chips_f1": test_report.micro.f1 if test_report else None,
+        "test_chips_relaxed_f1": _relaxed_f1(test_report),
         "train": {
             "arch": c.arch,
             "arch_kwargs": c.arch_kwargs,
@@ -242,11 +330,15 @@ def run_demo(config: DemoConfig, log: Log = print) -> DemoResult:
             "seconds": round(broad.seconds, 2),
             "mpx_per_s": round(broad.mpx_per_s, 3),
         },
-        "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "seconds": {k: round(v, 1) for k, v in run.seconds.items()},
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or ""},
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(c).items()},
     }
-    outputs = {
+
+
+def _outputs(out: Path, preview: Path, broad_truth: Path, broad: PredictOutputs) -> dict[str, str]:
+    """Every output of the run (relative to ``out``) and what it is."""
+    return {
         "sample/": "the synthetic SpaceNet-3-like dataset (train, test, broad_area)",
         str(preview.relative_to(out)): "preview of a chip and the broad scene with centerlines",
         "train_files.csv": "file list of 8-bit training images and masks (seed format)",
@@ -262,14 +354,17 @@ def run_demo(config: DemoConfig, log: Log = print) -> DemoResult:
         "evaluation_test.json": "metrics of the test chips against their GeoJSON labels",
         "figures/": "evaluation figure: truth | prediction | TP/FP/FN overlay",
     }
-    summary["outputs"] = outputs
+
+
+def _write_report(out: Path, summary: dict[str, Any], outputs: dict[str, str]) -> tuple[Path, Path]:
+    """``report.json`` and ``report.md`` in ``out``, each written atomically."""
     report_json = out / "report.json"
     with atomic_output(report_json) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     report_md = out / "report.md"
     with atomic_output(report_md) as tmp:
         tmp.write_text(_markdown(summary, outputs))
-    return DemoResult(report_json, report_md, summary)
+    return report_json, report_md
 
 
 def _fmt(v: Any) -> str:
