@@ -54,7 +54,7 @@ def max_diff(a: Path, b: Path) -> int:
 
 def warm_up(ckpt: str, opts) -> str:
     """On a worker: import torch and load the model into the worker's cache."""
-    from basiss.inference.distributed import worker_predictor
+    from basiss.inference.worker import worker_predictor
 
     return worker_predictor(ckpt, opts).engine.name
 
@@ -62,7 +62,8 @@ def warm_up(ckpt: str, opts) -> str:
 def main() -> int:
     import torch
 
-    from basiss.inference.distributed import connect, predict_distributed
+    from basiss.inference.cluster import connect
+    from basiss.inference.distributed import predict_distributed
     from basiss.inference.predict import PredictOptions, predict_many
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)

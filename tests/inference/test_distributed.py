@@ -13,16 +13,13 @@ import torch
 
 from basiss.cli import main
 from basiss.errors import BasissError
-from basiss.grid import chip_grid
+from basiss.grid import chip_grid, halo_start, owned_rows, split_rows
+from basiss.inference import blocks as blk
+from basiss.inference import cluster, worker
 from basiss.inference import distributed as dist
-from basiss.inference.predict import (
-    PredictOptions,
-    halo_start,
-    load_predictor,
-    owned_rows,
-    predict_image,
-    scene_info,
-)
+from basiss.inference.plan import plan_blocks
+from basiss.inference.predict import PredictOptions, load_predictor, predict_image
+from basiss.inference.scene import scene_info
 from basiss.io.raster import open_raster
 from basiss.training.checkpoint import ModelSpec, save_checkpoint
 
@@ -109,16 +106,16 @@ def _leftovers(out: Path) -> list[str]:
 
 
 def test_split_rows_and_plan_blocks():
-    assert dist.split_rows(27, 4) == [(0, 6), (6, 13), (13, 20), (20, 27)]
-    assert dist.split_rows(3, 10) == [(0, 1), (1, 2), (2, 3)]
+    assert split_rows(27, 4) == [(0, 6), (6, 13), (13, 20), (20, 27)]
+    assert split_rows(3, 10) == [(0, 1), (1, 2), (2, 3)]
     # many small scenes stay whole; one large scene keeps every worker busy
-    assert dist.plan_blocks([4] * 10, workers=2) == [[(0, 4)]] * 10
-    assert len(dist.plan_blocks([27], workers=2)[0]) == 4
-    assert dist.plan_blocks([3], workers=8) == [[(0, 3)]]  # too small to split
-    assert len(dist.plan_blocks([100], workers=1)[0]) == 7  # <= MAX_BLOCK_ROWS each
-    assert dist.plan_blocks([5, 2], workers=2, block_rows=2) == [[(0, 2), (2, 4), (4, 5)], [(0, 2)]]
+    assert plan_blocks([4] * 10, workers=2) == [[(0, 4)]] * 10
+    assert len(plan_blocks([27], workers=2)[0]) == 4
+    assert plan_blocks([3], workers=8) == [[(0, 3)]]  # too small to split
+    assert len(plan_blocks([100], workers=1)[0]) == 7  # <= MAX_BLOCK_ROWS each
+    assert plan_blocks([5, 2], workers=2, block_rows=2) == [[(0, 2), (2, 4), (4, 5)], [(0, 2)]]
     with pytest.raises(BasissError):
-        dist.plan_blocks([5], workers=2, block_rows=0)
+        plan_blocks([5], workers=2, block_rows=0)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +126,7 @@ def test_blocks_tile_the_rows_and_halos_cover_every_chip(h, sy, ty):
     n = len(grid.rows)
     for size in range(1, n + 1):
         covered = []
-        for first, stop in dist.split_rows(n, -(-n // size)):
+        for first, stop in split_rows(n, -(-n // size)):
             row0, row1 = owned_rows(grid, first, stop)
             covered.append((row0, row1))
             begin = halo_start(grid.rows, sy, first)
@@ -141,11 +138,11 @@ def test_blocks_tile_the_rows_and_halos_cover_every_chip(h, sy, ty):
 
 
 def test_scheduler_strings():
-    assert dist.parse_scheduler("local:3") == ("local", 3)
-    assert dist.parse_scheduler("tcp://10.0.0.5:8786") == ("address", "tcp://10.0.0.5:8786")
+    assert cluster.parse_scheduler("local:3") == ("local", 3)
+    assert cluster.parse_scheduler("tcp://10.0.0.5:8786") == ("address", "tcp://10.0.0.5:8786")
     for bad in ("local:0", "local:x", "10.0.0.5:8786", "tcp://"):
         with pytest.raises(BasissError, match="scheduler"):
-            dist.parse_scheduler(bad)
+            cluster.parse_scheduler(bad)
 
 
 # ----------------------------------------------------------------- blocks in one process
@@ -166,11 +163,11 @@ def test_blocks_assembled_equal_one_process_bit_for_bit(blend, ckpt, make_raster
     for size in (1, 4):
         part = tmp_path / f"p{size}"
         parts = [
-            dist.predict_block(pred, scene, a, b, part / f"{a}_prob.tif", part / f"{a}_mask.tif")
-            for a, b in dist.split_rows(n, -(-n // size))
+            blk.predict_block(pred, scene, a, b, part / f"{a}_prob.tif", part / f"{a}_mask.tif")
+            for a, b in split_rows(n, -(-n // size))
         ]
         out = tmp_path / f"blocks{size}"
-        chips = dist.assemble_blocks(
+        chips = blk.assemble_blocks(
             scene, parts[::-1], out / "image_prob.tif", out / "image_mask.tif"
         )
         assert chips > single.chips  # the halo chip rows ran again
@@ -188,13 +185,13 @@ def test_cluster_many_scenes_equal_one_process_model_loaded_once(
     big = make_raster(_image(2, 700, 500), name="big.tif")  # 14 chip rows
     small = [make_raster(_image(3 + i, 90 + 40 * i, 120), name=f"s{i}.tif") for i in range(2)]
     images = [big, *small]
-    client.run(lambda: setattr(dist, "_CACHE", {}))  # fresh caches, whatever ran before
-    before = client.run(dist.worker_loads)
+    client.run(lambda: setattr(worker, "_CACHE", {}))  # fresh caches, whatever ran before
+    before = client.run(worker.worker_loads)
     opts = PredictOptions(blend="mean", threads=1, show_progress=False)
     outs = dist.predict_distributed(
         images, ckpt, tmp_path / "d", opts, scheduler=client, block_rows=3, timeout=TIMEOUT
     )
-    loads = client.run(dist.worker_loads)
+    loads = client.run(worker.worker_loads)
     # 5 blocks + 1 assembly + 2 scenes = 8 tasks on 2 workers, one load per worker
     assert all(loads[w] - before[w] <= 1 for w in loads), (before, loads)
     assert sum(loads.values()) > sum(before.values())
@@ -255,7 +252,7 @@ def test_task_error_and_killed_worker_still_give_the_complete_output(
         import dataclasses
         import os
 
-        import basiss.inference.distributed as d
+        import basiss.inference.worker as d
 
         real = getattr(d, "_real_worker_predictor", d.worker_predictor)
 
@@ -284,7 +281,7 @@ def test_task_error_and_killed_worker_still_give_the_complete_output(
         d.worker_predictor = patched
 
     def disarm() -> None:
-        import basiss.inference.distributed as d
+        import basiss.inference.worker as d
 
         d.worker_predictor = getattr(d, "_real_worker_predictor", d.worker_predictor)
 

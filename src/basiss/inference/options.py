@@ -1,0 +1,98 @@
+"""How to predict: :class:`PredictOptions` and the kinds of blending.
+
+The options are checked when they are built, so a bad value is one
+:class:`basiss.errors.BasissError` before any model is loaded or file opened.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from basiss.errors import BasissError
+from basiss.inference.engines import ENGINES, EngineKind
+
+#: Smallest chip side the engines accept: a smaller chip gives the net no context and
+#: turns a scene into millions of model calls.
+MIN_CHIP = 16
+
+
+class Blend(enum.StrEnum):
+    """How overlapping chips are combined (see :func:`basiss.inference.blend.blend_weights`)."""
+
+    #: Separable raised-cosine (Hann) window with a small floor: no seams.
+    COSINE = "cosine"
+    #: Every chip pixel weighs 1: the seed's average over the coverage map.
+    MEAN = "mean"
+
+
+BLENDS = tuple(b.value for b in Blend)
+
+
+def _choice(kind: type[enum.StrEnum], value: str, what: str) -> enum.StrEnum:
+    """``value`` as a member of ``kind``, or a one-line error listing the choices."""
+    try:
+        return kind(value)
+    except ValueError:
+        names = ", ".join(m.value for m in kind)
+        raise BasissError(f"unknown {what} {value!r}; choose from {names}") from None
+
+
+def _check_pair(name: str, pair: tuple[int, int] | None, smallest: int) -> None:
+    """Refuse a chip-size or stride pair that is not two ints ``>= smallest``."""
+    if pair is None:
+        return
+    if len(pair) != 2 or any(int(v) != v or v < smallest for v in pair):
+        raise BasissError(f"{name} must be two whole numbers >= {smallest}, got {tuple(pair)}")
+
+
+@dataclass
+class PredictOptions:
+    """How to predict.
+
+    Attributes:
+        slice: chip size (x, y); None: the checkpoint's.
+        stride: step between chips (x, y); None: the checkpoint's (scaled to
+            ``slice`` when ``slice`` is overridden, keeping the overlap ratio).
+        batch_size: chips per model call.
+        blend: ``cosine`` (tapered, seam-free) or ``mean`` (the seed's average); a
+            :class:`Blend` after construction.
+        threshold: probability at or above which the mask says road.
+        tta: average the predictions of the four flips (identity, left-right,
+            up-down, both); 4x the model time.
+        engine: ``torch`` or ``onnx`` (onnxruntime, CPU); an
+            :class:`~basiss.inference.engines.EngineKind` after construction.
+        device: ``auto``, ``cpu`` or ``cuda`` (torch engine).
+        threads: CPU threads for the engine (None: its default).
+        show_progress: a progress bar on a terminal.
+
+    Raises:
+        BasissError: an unknown blend or engine, a batch size below 1, a threshold
+            outside [0, 1], a chip side below :data:`MIN_CHIP` or a stride below 1.
+    """
+
+    slice: tuple[int, int] | None = None
+    stride: tuple[int, int] | None = None
+    batch_size: int = 4
+    blend: str = Blend.COSINE
+    threshold: float = 0.5
+    tta: bool = False
+    engine: str = EngineKind.TORCH
+    device: str = "auto"
+    threads: int | None = None
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.blend = _choice(Blend, self.blend, "blend")
+        self.engine = _choice(EngineKind, self.engine, "engine")
+        if self.batch_size < 1:
+            raise BasissError(f"batch size must be >= 1, got {self.batch_size}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise BasissError(f"threshold must be in [0, 1], got {self.threshold}")
+        if self.threads is not None and self.threads < 1:
+            raise BasissError(f"threads must be >= 1, got {self.threads}")
+        _check_pair("slice", self.slice, MIN_CHIP)
+        _check_pair("stride", self.stride, 1)
+
+
+__all__ = ["BLENDS", "ENGINES", "MIN_CHIP", "Blend", "PredictOptions"]
