@@ -203,6 +203,7 @@ def _train(run: _Run, train_csv: Path) -> TrainResult:
     run_dir = run.out / "run"
 
     def on_epoch(row: dict[str, float]) -> None:
+        """One log line per epoch."""
         run.log(
             f"    epoch {int(row['epoch'])}: train loss {row['train_loss']:.3f}, "
             f"val loss {row['val_loss']:.3f}, val F1 {row['val_f1']:.3f}"
@@ -368,6 +369,7 @@ def _write_report(out: Path, summary: dict[str, Any], outputs: dict[str, str]) -
 
 
 def _fmt(v: Any) -> str:
+    """A report cell: floats to three decimals."""
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 

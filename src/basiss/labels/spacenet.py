@@ -256,10 +256,12 @@ def _mask_for(job: ImageJob, settings: MaskSettings) -> np.ndarray:
 
 
 def _one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines too) made one space."""
     return " ".join(text.split())
 
 
 def _needed(path: Path, overwrite: bool) -> bool:
+    """Whether ``path`` is to be (re)written."""
     return overwrite or not path.exists()
 
 
