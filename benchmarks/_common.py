@@ -222,15 +222,15 @@ def score_whole_images(
         limit: only the first ``limit`` of them (smoke runs).
 
     Returns:
-        :func:`basiss.training.loop.evaluate_loader`'s metrics plus ``images`` (how many).
+        :meth:`basiss.training.validation.Validation.metrics` plus ``images`` (how many).
     """
     import torch
     from torch.utils.data import DataLoader
 
     from basiss.data.dataset import ChipDataset, chip_index, discover_pairs, image_info
     from basiss.training.checkpoint import load_checkpoint
-    from basiss.training.loop import evaluate_loader
     from basiss.training.losses import make_loss
+    from basiss.training.validation import validate
 
     model, spec = load_checkpoint(best)
     pairs = discover_pairs(source)
@@ -243,7 +243,7 @@ def score_whole_images(
         pairs, infos, chips, size, spec.normalisation, spec.mask_threshold, spec.n_classes
     )
     loader = DataLoader(ds, batch_size=2)
-    out = evaluate_loader(model, loader, make_loss("bce"), spec.n_classes, torch.device("cpu"))
+    out = validate(model, loader, make_loss("bce"), spec.n_classes, torch.device("cpu")).metrics()
     out["images"] = float(len(chosen))
     ds.close()
     return out

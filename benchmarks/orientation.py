@@ -31,8 +31,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from basiss.data.dataset import Chip, ChipDataset, discover_pairs, image_info, source_name
 from basiss.training.checkpoint import load_checkpoint
-from basiss.training.loop import evaluate_loader
 from basiss.training.losses import make_loss
+from basiss.training.validation import validate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, add_record_args, print_table, record  # noqa: E402
@@ -96,7 +96,8 @@ def main() -> int:
     rows = []
     for angle in args.angles:
         loader = DataLoader(Turned(base, angle), batch_size=4)
-        m = evaluate_loader(model, loader, make_loss("bce"), spec.n_classes, torch.device("cpu"))
+        v = validate(model, loader, make_loss("bce"), spec.n_classes, torch.device("cpu"))
+        m = v.metrics()
         rows.append((angle, m["precision"], m["recall"], m["f1"]))
     base.close()
     label = f"{source_name(source)} {'val' if args.source is None else 'all'}"

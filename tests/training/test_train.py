@@ -10,10 +10,13 @@ import torch
 
 from basiss.cli import main
 from basiss.data.dataset import ChipDataset, chip_index, discover_pairs, image_info
+from basiss.evaluation.metrics import Counts
 from basiss.models import create_model
 from basiss.training.checkpoint import load_checkpoint, read_checkpoint
-from basiss.training.loop import TrainConfig, cosine_lr, evaluate_loader, pixel_metrics, train
+from basiss.training.loop import TrainConfig, train
 from basiss.training.losses import LOSSES, make_loss
+from basiss.training.schedule import cosine_lr
+from basiss.training.validation import Validation, validate
 from helpers import write_png
 
 torch.set_num_threads(1)
@@ -54,11 +57,14 @@ def tiny(roads: Path, out: Path, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def test_pixel_metrics_and_cosine():
-    m = pixel_metrics(tp=6, fp=2, fn=4)
-    assert m == pytest.approx({"precision": 0.75, "recall": 0.6, "f1": 12 / 18, "iou": 0.5})
-    assert pixel_metrics(0, 0, 0)["f1"] == 1.0  # nothing to find, nothing found
-    assert pixel_metrics(0, 5, 0)["f1"] == 0.0
+def test_validation_metrics_and_cosine():
+    m = Validation(2.0, 4, Counts(tp=6, fp=2, fn=4)).metrics()
+    want = {"loss": 0.5, "precision": 0.75, "recall": 0.6, "f1": 12 / 18, "iou": 0.5}
+    assert {k: m[k] for k in want} == pytest.approx(want)
+    assert Validation().metrics()["f1"] == 1.0  # nothing to find, nothing found
+    assert Validation(counts=Counts(fp=5)).metrics()["f1"] == 0.0
+    both = Validation(1.0, 2, Counts(tp=1)) + Validation(3.0, 2, Counts(fn=1))
+    assert both.loss == 1.0 and both.counts == Counts(tp=1, fn=1)
     assert cosine_lr(1.0, 0.0, 100) == pytest.approx(1.0)
     assert cosine_lr(1.0, 1.0, 100) == pytest.approx(0.01)
     assert cosine_lr(1.0, 0.0, 0, warmup_steps=10) == pytest.approx(0.1)
@@ -121,9 +127,9 @@ def test_checkpoint_reproduces_validation_scores(roads, tmp_path):
     chips = chip_index(pairs, infos, val, spec.slice, spec.slice)
     ds = ChipDataset(pairs, infos, chips, spec.slice, spec.normalisation)
     loader = torch.utils.data.DataLoader(ds, batch_size=8)
-    got = evaluate_loader(model, loader, make_loss("bce"), 1, torch.device("cpu"))
-    assert got["loss"] == pytest.approx(res.best_val_loss, rel=1e-4)
-    assert got["f1"] == pytest.approx(res.val_metrics["f1"], abs=1e-3)
+    got = validate(model, loader, make_loss("bce"), 1, torch.device("cpu"))
+    assert got.loss == pytest.approx(res.best_val_loss, rel=1e-4)
+    assert got.counts.f1 == pytest.approx(res.val_metrics["f1"], abs=1e-3)
 
 
 def test_resume_continues_from_the_saved_epoch(roads, tmp_path):
@@ -256,13 +262,14 @@ def test_early_stopping_follows_the_monitored_score(roads, tmp_path, monkeypatch
     """Scores from a script: best at epoch 2, then 2 worse epochs -> stop at epoch 4."""
     import basiss.training.loop as tr
 
-    script = iter([(0.5, 0.3), (0.4, 0.6), (0.45, 0.5), (0.6, 0.55), (0.3, 0.9)])
+    # (loss, tp, fp = fn): F1 = tp / (tp + fp) = 0.3, 0.6, 0.5, 0.55, 0.9
+    script = iter([(0.5, 3, 7), (0.4, 3, 2), (0.45, 1, 1), (0.6, 11, 9), (0.3, 9, 1)])
 
-    def fake_eval(*args, **kwargs):
-        loss, f1 = next(script)
-        return {"loss": loss, "precision": f1, "recall": f1, "f1": f1, "iou": f1 / 2}
+    def fake_validate(*args, **kwargs):
+        loss, tp, wrong = next(script)
+        return Validation(loss * 10, 10, Counts(tp=tp, fp=wrong, fn=wrong))
 
-    monkeypatch.setattr(tr, "evaluate_loader", fake_eval)
+    monkeypatch.setattr(tr, "validate", fake_validate)
     res = train(
         tiny(roads, tmp_path / monitor, epochs=10, early_stopping_patience=2, monitor=monitor)
     )
@@ -319,7 +326,7 @@ def test_per_source_validation_f1_in_the_log(roads, tmp_path):
 
 
 def test_source_weights_set_the_sampling_shares():
-    from basiss.training.loop import epoch_order, sampling_probabilities
+    from basiss.training.sampling import epoch_order, sampling_probabilities
 
     chip_sources = [0] * 30 + [1] * 10
     n = 4000

@@ -1,9 +1,11 @@
 """The ``basiss`` command: a thin shell of verbs over the library's functions.
 
 Each verb lives in its own module here, exposing ``HELP`` (one line),
-``DESCRIPTION``, ``add_arguments(parser)`` and ``run(args) -> int``. This
-module only dispatches, and turns a :class:`~basiss.errors.BasissError` into a
-one-line message and a non-zero exit (no traceback).
+``DESCRIPTION``, ``add_arguments(parser)`` and ``run(args) -> int``. Building
+the parser imports no part of the library that loads torch, numpy or rasterio:
+a verb imports what it needs inside ``run``. This module only dispatches, and
+turns a :class:`~basiss.errors.BasissError` into a one-line message and a
+non-zero exit (no traceback).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import sys
 from collections.abc import Sequence
 
 from basiss import __version__
+from basiss.cli._common import HelpFormatter
 from basiss.errors import BasissError
 
-VERBS = ("sample", "masks", "train", "predict", "evaluate", "demo")
+#: The verbs, in pipeline order; each is the module ``basiss.cli.<verb>`` (add one here).
+VERBS: tuple[str, ...] = ("sample", "masks", "train", "predict", "evaluate", "demo")
 
 EPILOG = """\
 pipeline: sample -> masks -> train -> predict -> evaluate  (demo runs them all)
@@ -40,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
             verb,
             help=mod.HELP,
             description=getattr(mod, "DESCRIPTION", mod.HELP),
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=HelpFormatter,
         )
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)

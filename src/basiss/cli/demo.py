@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from basiss.cli._common import add_device_arguments, positive_int
+from basiss.cli._common import add_device_arguments, non_negative_int, positive, positive_int
 
 HELP = "run the whole pipeline end to end on the embedded synthetic sample"
 DESCRIPTION = """\
@@ -18,9 +18,11 @@ and write OUT/report.md and OUT/report.json. About five minutes on a 2-core CPU.
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``basiss demo``."""
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
-    parser.add_argument("--seed", type=int, default=0, help="seed of sample, split and training")
     parser.add_argument(
-        "--train-minutes", type=float, default=3.0, help="training budget in minutes"
+        "--seed", type=non_negative_int, default=0, help="seed of sample, split and training"
+    )
+    parser.add_argument(
+        "--train-minutes", type=positive, default=3.0, help="training budget in minutes"
     )
     parser.add_argument(
         "--broad-size", type=positive_int, default=6000, help="broad-area scene side (pixels)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from basiss.cli._common import fraction, non_negative_int
+from basiss.cli._common import fraction, non_negative_int, positive
 
 HELP = "score predictions against truth masks or centerlines (F1, IoU, relaxed F1)"
 
@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--buffer-meters",
         "--buffer_meters",
         dest="buffer_meters",
-        type=float,
+        type=positive,
         default=2.0,
         help="buffer each side of a GeoJSON centerline, in metres (as `basiss masks`)",
     )
@@ -90,8 +90,9 @@ def run(args: argparse.Namespace) -> int:
         image=args.image,
     )
     print(format_table(report))
+    plain = report.to_json() if hasattr(report, "to_json") else report
     for side in ("pred", "truth"):
-        missed = report["unmatched"][side]
+        missed = plain["unmatched"][side]
         if missed:
             print(
                 f"basiss evaluate: warning: {len(missed)} {side} file(s) without a match: "

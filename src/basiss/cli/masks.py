@@ -7,12 +7,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from basiss.cli._common import default_workers, positive_int
-
-# basiss.labels.centerlines.METERS_PER_LANE / DEFAULT_LANES, repeated so that building the
-# parser does not import geopandas (a test keeps them equal).
-METERS_PER_LANE = 3.5
-DEFAULT_LANES = 2
+from basiss.cli._common import default_workers, percentile, positive, positive_int
+from basiss.labels.widths import DEFAULT_LANES, METERS_PER_LANE
 
 HELP = "road masks (and 8-bit images, file list) from centerline labels"
 
@@ -41,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--output-csv",
         "--output_df_path",
         type=Path,
-        help="file-list CSV to write (default: PATH_DATA/file_locs.csv)%(default).0s",
+        help="file-list CSV to write; unset: PATH_DATA/file_locs.csv",
     )
     folder.add_argument(
         "--n-bands",
@@ -61,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--overwrite",
         "--overwrite_ims",
         action="store_true",
-        help="redo outputs that already exist (default: keep them)%(default).0s",
+        help="redo outputs that already exist (else they are kept)",
     )
     folder.add_argument(
         "--workers",
@@ -71,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     folder.add_argument(
         "--percentiles",
-        type=float,
+        type=percentile,
         nargs=2,
         default=(2.0, 98.0),
         metavar=("LOW", "HIGH"),
@@ -85,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     width.add_argument(
         "--buffer-meters",
         "--buffer_meters",
-        type=float,
+        type=positive,
         default=2.0,
         help="buffer on each side of a centerline, metres (a road is twice as wide)",
     )
@@ -95,12 +91,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="width of each road = lane_number x --meters-per-lane (ignores --buffer-meters)",
     )
     width.add_argument(
-        "--meters-per-lane", type=float, default=METERS_PER_LANE, help="lane width, metres"
+        "--meters-per-lane", type=positive, default=METERS_PER_LANE, help="lane width, metres"
     )
     width.add_argument(
         "--default-lanes",
         type=positive_int,
         default=DEFAULT_LANES,
+        metavar="N",
         help="lanes of a road without a valid lane_number",
     )
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from basiss.cli._common import add_device_arguments, fraction, positive_int
+from basiss.cli._common import (
+    add_batch_argument,
+    add_chip_arguments,
+    add_device_arguments,
+    chip_pair,
+    fraction,
+    non_negative_int,
+    positive_int,
+)
 
 HELP = "predict road maps for images of any size (streaming sliding window)"
 DESCRIPTION = """\
@@ -28,27 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="checkpoint file (e.g. RUN_DIR/best.pt)",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument(
-        "--slice", type=positive_int, nargs=2, metavar=("X", "Y"), default=None,
-        help="chip size (default: the checkpoint's)",
-    )  # fmt: skip
-    parser.add_argument("--slice_x", type=positive_int, default=None, help="chip width")
-    parser.add_argument("--slice_y", type=positive_int, default=None, help="chip height")
-    parser.add_argument(
-        "--stride", type=positive_int, nargs=2, metavar=("X", "Y"), default=None,
-        help="step between chips (default: the checkpoint's)",
-    )  # fmt: skip
-    parser.add_argument("--stride_x", type=positive_int, default=None, help="step across")
-    parser.add_argument("--stride_y", type=positive_int, default=None, help="step down")
-    parser.add_argument(
-        "--batch-size",
-        "--batch_size",
-        "--batchsize",
-        dest="batch_size",
-        type=positive_int,
-        default=4,
-        help="chips per model call",
+    add_chip_arguments(
+        parser,
+        slice_help="; unset: the checkpoint's",
+        stride_help="; unset: the checkpoint's (scaled to --slice when that is given)",
     )
+    add_batch_argument(parser, default=4)
     parser.add_argument(
         "--blend",
         choices=("cosine", "mean"),
@@ -83,20 +76,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--retries",
-        type=int,
+        type=non_negative_int,
         default=2,
         help="with --scheduler: re-runs of a failed task before giving up",
     )
-
-
-def _pair(
-    both: list[int] | None, x: int | None, y: int | None, fallback: tuple[int, int] | None = None
-) -> tuple[int, int] | None:
-    """Merge ``--slice X Y`` with the seed's ``--slice_x``/``--slice_y``."""
-    if both is None and x is None and y is None:
-        return None
-    bx, by = both if both is not None else (x or y, y or x)
-    return (x or bx or 0, y or by or 0)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
     from basiss.inference.predict import PredictOptions, predict_many
 
     options = PredictOptions(
-        slice=_pair(args.slice, args.slice_x, args.slice_y),
-        stride=_pair(args.stride, args.stride_x, args.stride_y),
+        slice=chip_pair(args, "slice"),
+        stride=chip_pair(args, "stride"),
         batch_size=args.batch_size,
         blend=args.blend,
         threshold=args.threshold,

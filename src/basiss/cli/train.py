@@ -1,18 +1,18 @@
-"""`basiss train`: train a road-segmentation model on image/mask pairs."""
+"""`basiss train`: train a road-segmentation model on image/mask pairs.
+
+The options are derived from :class:`basiss.training.config.TrainConfig`'s fields and from
+:data:`basiss.training.options.AUGMENT_OPTIONS`; nothing here restates a default.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
+from dataclasses import MISSING, fields, replace
+from typing import Any
 
-from basiss.cli._common import add_device_arguments, fraction, non_negative, positive, positive_int
-from basiss.data.augment import Augment
-from basiss.data.normalize import NORM_KINDS
-from basiss.errors import BasissError
-from basiss.models import model_names
-from basiss.training.loop import MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig, train
-from basiss.training.losses import LOSSES
+from basiss.cli._common import add_chip_arguments, add_option, chip_pair, show_value
+from basiss.training.config import TrainConfig
+from basiss.training.options import AUGMENT_OPTIONS, cli_option
 
 HELP = "train a road-segmentation model on chips of image/mask pairs"
 DESCRIPTION = """\
@@ -26,302 +26,101 @@ sources (zoom, gain, contrast, gamma, colour, blur, noise); each part has an
 option below (0, or 1 1 for ranges, switches it off). Writes OUT/best.pt (best
 validation loss, or F1 with --monitor), OUT/last.pt (resumable) and OUT/log.csv."""
 
-
-def add_augment_arguments(p: argparse.ArgumentParser) -> None:
-    """The augmentation options; defaults are :meth:`basiss.data.augment.Augment.sources`."""
-    d = Augment.sources()
-    g = p.add_argument_group("augmentation (training chips only)")
-    g.add_argument(
-        "--no-augment",
-        dest="augment",
-        action="store_false",
-        help="switch off all augmentation (geometric and photometric)",
-    )
-    g.add_argument(
-        "--aug-photometric",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="photometric changes imitating other sources (the --aug-* values below)",
-    )
-    g.add_argument(
-        "--aug-scale",
-        type=positive,
-        nargs=2,
-        metavar=("LOW", "HIGH"),
-        default=list(d.scale),
-        help="zoom range (log-uniform) of image and mask; 1 1 = off",
-    )
-    g.add_argument(
-        "--aug-rotate",
-        type=non_negative,
-        default=d.rotate,
-        metavar="DEGREES",
-        help="max rotation by any angle of image and mask (with the 90-degree turns, 45 "
-        "covers every direction; a city's road grid otherwise teaches one orientation); 0 = off",
-    )
-    g.add_argument(
-        "--aug-gain",
-        type=positive,
-        nargs=2,
-        metavar=("LOW", "HIGH"),
-        default=list(d.gain),
-        help="multiplicative brightness range (log-uniform); 1 1 = off",
-    )
-    g.add_argument(
-        "--aug-brightness",
-        type=non_negative,
-        default=d.brightness,
-        help="max additive brightness shift, fraction of 255",
-    )
-    g.add_argument(
-        "--aug-contrast",
-        type=non_negative,
-        default=d.contrast,
-        help="max relative contrast change",
-    )
-    g.add_argument(
-        "--aug-gamma",
-        type=non_negative,
-        default=d.gamma,
-        help="gamma drawn in [1/(1+G), 1+G]",
-    )
-    g.add_argument(
-        "--aug-band-gain",
-        type=non_negative,
-        default=d.band_gain,
-        help="max relative gain per band (colour balance)",
-    )
-    g.add_argument(
-        "--aug-saturation",
-        type=non_negative,
-        default=d.saturation,
-        help="max relative saturation change (3-band images)",
-    )
-    g.add_argument(
-        "--aug-hue", type=non_negative, default=d.hue, help="max hue rotation in turns (3 bands)"
-    )
-    g.add_argument(
-        "--aug-blur", type=non_negative, default=d.blur, help="max Gaussian blur sigma in pixels"
-    )
-    g.add_argument(
-        "--aug-noise",
-        type=non_negative,
-        default=d.noise,
-        help="max std of Gaussian sensor noise (0..255 scale)",
-    )
-    g.add_argument(
-        "--aug-p",
-        type=fraction,
-        default=d.p,
-        help="probability of each of gain, gamma, band gain, saturation, hue, blur, noise, zoom, "
-        "rotation",
-    )
+GROUPS = {
+    "data": "data",
+    "model": "model",
+    "run": "optimisation and stopping",
+    "augmentation": "augmentation (training chips only)",
+    "machine": "machine",
+}
 
 
-def augment_from_args(args: argparse.Namespace) -> Augment:
-    """The :class:`Augment` the parsed options describe (a bad range is a one-line error)."""
-    try:
-        aug = Augment(
-            brightness=args.aug_brightness,
-            contrast=args.aug_contrast,
-            gain=(min(args.aug_gain), max(args.aug_gain)),
-            gamma=args.aug_gamma,
-            band_gain=args.aug_band_gain,
-            saturation=args.aug_saturation,
-            hue=args.aug_hue,
-            blur=args.aug_blur,
-            noise=args.aug_noise,
-            scale=(min(args.aug_scale), max(args.aug_scale)),
-            rotate=args.aug_rotate,
-            p=args.aug_p,
-        )
-    except ValueError as err:
-        raise BasissError(f"augmentation: {err}") from None
-    return aug if args.aug_photometric else aug.without_photometric()
+class PresetDefault:
+    """The default of an augmentation option: its value in ``Augment.sources()``.
+
+    Read only when the help is shown (the preset's module imports scipy); a parsed value
+    that is still a :class:`PresetDefault` means "not given".
+    """
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+
+    def __str__(self) -> str:
+        from basiss.data.augment import Augment
+
+        return show_value(getattr(Augment.sources(), self.field))
+
+
+def _config_defaults() -> dict[str, Any]:
+    """Each field's default; None for a required field and for the augmentation preset."""
+    out: dict[str, Any] = {}
+    for f in fields(TrainConfig):
+        if f.default is not MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not MISSING and f.name != "augmentation":
+            out[f.name] = f.default_factory()
+        else:
+            out[f.name] = None
+    return out
+
+
+def add_augment_arguments(group: Any) -> None:
+    """``--aug-photometric`` and one option per :data:`AUGMENT_OPTIONS` entry."""
+    action = group.add_argument(
+        "--aug-photometric", action=argparse.BooleanOptionalAction, default=True
+    )
+    action.help = "photometric changes imitating other sources (the --aug-* values below); on"
+    for a in AUGMENT_OPTIONS:
+        group.add_argument(
+            a.flag, dest=f"aug_{a.field}", type=a.rule, nargs=a.nargs, metavar=a.metavar,
+            default=PresetDefault(a.field), help=a.help,
+        )  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of `basiss train` (seed spellings accepted as aliases)."""
-    p = parser
-    p.add_argument(
-        "--file-list",
-        "--file_list",
-        dest="file_lists",
-        action="append",
-        type=Path,
-        required=True,
-        metavar="CSV_OR_FOLDER",
-        help="file-list CSV or folder of image/mask pairs; repeat for several sources",
-    )
-    p.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and log")
-    p.add_argument("--arch", choices=model_names(), default="unet-small", help="architecture")
-    p.add_argument(
-        "--arch-kwargs",
-        type=json.loads,
-        default={},
-        help="JSON keyword arguments of the architecture, e.g. '{\"base\": 24}'",
-    )
-    p.add_argument(
-        "--n-bands",
-        "--n_bands",
-        type=positive_int,
-        default=3,
-        help="image bands the model reads (the first N; RGBA with alpha reads as RGB)",
-    )
-    p.add_argument(
-        "--n-classes",
-        "--n_classes",
-        type=positive_int,
-        default=1,
-        help="1 = sigmoid road; 2 = the seed's softmax background + road",
-    )
-    p.add_argument("--slice", type=positive_int, default=400, help="chip size in pixels (x and y)")
-    p.add_argument(
-        "--slice_x", "--slice-x", type=positive_int, help="chip width (overrides --slice)"
-    )
-    p.add_argument(
-        "--slice_y", "--slice-y", type=positive_int, help="chip height (overrides --slice)"
-    )
-    p.add_argument(
-        "--stride",
-        type=positive_int,
-        default=None,
-        help="chip step in pixels, x and y (default: 3/4 of the chip, the seed's 300 for 400)",
-    )
-    p.add_argument(
-        "--stride_x", "--stride-x", type=positive_int, help="step in x (overrides --stride)"
-    )
-    p.add_argument(
-        "--stride_y", "--stride-y", type=positive_int, help="step in y (overrides --stride)"
-    )
-    p.add_argument(
-        "--batch-size", "--batchsize", type=positive_int, default=4, help="chips per step"
-    )
-    p.add_argument("--epochs", type=positive_int, default=50, help="maximum epochs")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
-    p.add_argument(
-        "--weight-decay",
-        type=float,
-        default=None,
-        help="weight decay (default: 1e-2 adamw, else 0)",
-    )
-    p.add_argument("--loss", choices=LOSSES, default="bce", help="training loss")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="optimizer")
-    p.add_argument(
-        "--schedule",
-        choices=SCHEDULES,
-        default="cosine",
-        help="cosine over the run (epochs or --max-minutes) or halve on plateau",
-    )
-    p.add_argument(
-        "--validation-split",
-        "--validation_split",
-        type=fraction,
-        default=0.1,
-        help="fraction of images (per source) held out for validation",
-    )
-    p.add_argument(
-        "--early-stopping-patience",
-        "--early_stopping_patience",
-        type=positive_int,
-        default=4,
-        help="stop after this many epochs without improvement",
-    )
-    p.add_argument(
-        "--monitor", choices=MONITORS, default="val_loss", help="score for best.pt and early stop"
-    )
-    p.add_argument(
-        "--random-crop",
-        action="store_true",
-        help="sample a random window of each chip's image instead of the grid window",
-    )
-    p.add_argument(
-        "--mask-threshold",
-        "--mask_threshold",
-        type=float,
-        default=0.0,
-        help="mask values above this are road (CIL anti-aliased masks: 127)",
-    )
-    p.add_argument(
-        "--norm",
-        choices=NORM_KINDS,
-        default="image",
-        help="input normalisation: image = each chip standardised per band (robust to another "
-        "source's brightness and contrast), fixed = x/255, dataset = training-set statistics",
-    )
-    p.add_argument(
-        "--source-weights",
-        type=non_negative,
-        nargs="+",
-        default=None,
-        metavar="W",
-        help="sampling weight of each --file-list, in order (a source's share of the training "
-        "samples, drawn with replacement); default: every chip once per epoch",
-    )
-    p.add_argument(
-        "--max-minutes", type=float, default=None, help="wall-clock budget; stops cleanly"
-    )
-    p.add_argument(
-        "--max-chips-per-epoch",
-        type=positive_int,
-        default=None,
-        help="cap each epoch at this many randomly chosen chips",
-    )
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument(
-        "--workers", type=int, default=0, help="data-loader worker processes (0 = in process)"
-    )
-    p.add_argument(
-        "--no-channels-last",
-        dest="channels_last",
-        action="store_false",
-        help="keep the default memory format (channels-last is faster for BatchNorm nets on CPU)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of split, weights and augmentation")
-    add_device_arguments(p)
-    add_augment_arguments(p)
+    """Options of `basiss train`, from the config's fields (seed spellings as aliases)."""
+    groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
+    defaults = _config_defaults()
+    for f in fields(TrainConfig):
+        opt = cli_option(f)
+        if opt is not None:
+            add_option(groups[opt.group], f.name, opt, defaults[f.name])
+        elif f.name == "slice":
+            add_chip_arguments(
+                parser,
+                slice_default=defaults["slice"],
+                stride_help="; unset: 3/4 of the chip (the seed's 300 for 400)",
+            )
+    add_augment_arguments(groups["augmentation"])
+
+
+def augment_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~basiss.data.augment.Augment` the parsed options describe.
+
+    Options left at their :class:`PresetDefault` keep the preset's value; ranges are
+    sorted (``--aug-scale 1.5 0.8`` is 0.8-1.5).
+    """
+    from basiss.data.augment import Augment
+
+    given = {}
+    for a in AUGMENT_OPTIONS:
+        value = getattr(args, f"aug_{a.field}")
+        if isinstance(value, PresetDefault):
+            continue
+        given[a.field] = (min(value), max(value)) if a.nargs == 2 else value
+    aug = replace(Augment.sources(), **given)
+    return aug if args.aug_photometric else aug.without_photometric()
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The :class:`TrainConfig` the parsed options describe."""
-    sx = args.slice_x or args.slice
-    sy = args.slice_y or args.slice
-    tx = args.stride_x or args.stride or max(1, round(0.75 * sx))
-    ty = args.stride_y or args.stride or max(1, round(0.75 * sy))
-    return TrainConfig(
-        file_lists=list(args.file_lists),
-        out=args.out,
-        arch=args.arch,
-        arch_kwargs=dict(args.arch_kwargs),
-        n_bands=args.n_bands,
-        n_classes=args.n_classes,
-        slice=(sx, sy),
-        stride=(tx, ty),
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        loss=args.loss,
-        optimizer=args.optimizer,
-        schedule=args.schedule,
-        validation_split=args.validation_split,
-        early_stopping_patience=args.early_stopping_patience,
-        monitor=args.monitor,
-        augment=args.augment,
-        augmentation=augment_from_args(args),
-        source_weights=list(args.source_weights) if args.source_weights else None,
-        random_crop=args.random_crop,
-        mask_threshold=args.mask_threshold,
-        norm=args.norm,
-        max_minutes=args.max_minutes,
-        max_chips_per_epoch=args.max_chips_per_epoch,
-        resume=args.resume,
-        device=args.device,
-        threads=args.threads,
-        workers=args.workers,
-        channels_last=args.channels_last,
-        seed=args.seed,
-    )
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if cli_option(f)}
+    slice_ = chip_pair(args, "slice")
+    if slice_ is not None:
+        values["slice"] = slice_
+    values["stride"] = chip_pair(args, "stride")
+    values["augmentation"] = augment_from_args(args)
+    return TrainConfig(**values)
 
 
 def _print_row(row: dict[str, float]) -> None:
@@ -339,6 +138,8 @@ def _print_row(row: dict[str, float]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, print one line per epoch and a summary."""
+    from basiss.training.loop import train
+
     result = train(config_from_args(args), on_epoch=_print_row)
     m = result.val_metrics
     print(

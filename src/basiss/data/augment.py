@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, map_coordinates
 
+from basiss.errors import BasissError
+
 
 @dataclass(frozen=True)
 class Augment:
@@ -74,13 +76,13 @@ class Augment:
 
     def __post_init__(self) -> None:
         if not 0 < self.gain[0] <= self.gain[1]:
-            raise ValueError(f"gain range must be 0 < low <= high, got {self.gain}")
+            raise BasissError(f"gain range must be 0 < low <= high, got {self.gain}")
         if not 0 < self.scale[0] <= self.scale[1]:
-            raise ValueError(f"scale range must be 0 < low <= high, got {self.scale}")
+            raise BasissError(f"scale range must be 0 < low <= high, got {self.scale}")
         if not 0.0 <= self.rotate <= 180.0:
-            raise ValueError(f"rotate must be in [0, 180] degrees, got {self.rotate}")
+            raise BasissError(f"rotate must be in [0, 180] degrees, got {self.rotate}")
         if not 0.0 <= self.p <= 1.0:
-            raise ValueError(f"p must be in [0, 1], got {self.p}")
+            raise BasissError(f"p must be in [0, 1], got {self.p}")
 
     @classmethod
     def sources(

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from basiss.errors import BasissError
+
 NORM_KINDS = ("fixed", "image", "dataset")
 
 
@@ -31,9 +33,9 @@ class Normalisation:
 
     def __post_init__(self) -> None:
         if self.kind not in NORM_KINDS:
-            raise ValueError(f"unknown normalisation {self.kind!r}; choose from {NORM_KINDS}")
+            raise BasissError(f"unknown normalisation {self.kind!r}; choose from {NORM_KINDS}")
         if self.kind == "dataset" and (not self.mean or len(self.mean) != len(self.std)):
-            raise ValueError("dataset normalisation needs per-band mean and std")
+            raise BasissError("dataset normalisation needs per-band mean and std")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, so it stores in a weights-only checkpoint."""

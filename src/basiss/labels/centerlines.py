@@ -35,12 +35,8 @@ from rasterio.transform import array_bounds
 from basiss.errors import BasissError, file_error
 from basiss.geo import utm_crs_for
 from basiss.io.raster import PathLike, open_raster, write_geotiff
+from basiss.labels.widths import DEFAULT_LANES, METERS_PER_LANE
 
-#: Width of one traffic lane used by ``width_from_lanes`` (metres); a typical
-#: urban/arterial lane is 3.0-3.7 m wide.
-METERS_PER_LANE = 3.5
-#: Lane count assumed when ``lane_number`` is missing or not a positive number.
-DEFAULT_LANES = 2
 #: Property names holding the lane count (SpaceNet 3 ships both; shapefile
 #: exports truncate the name to 10 characters).
 LANE_COLUMNS = ("lane_number", "lane_numbe")

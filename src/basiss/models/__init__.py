@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from basiss.errors import BasissError
 from basiss.models.dlinknet34 import dlinknet34
 from basiss.models.resunet34 import resunet34
 from basiss.models.unet import UNet, unet_small
@@ -44,7 +45,7 @@ def create_model(name: str, in_channels: int, n_classes: int, **kwargs: Any) -> 
     try:
         factory = REGISTRY[name]
     except KeyError:
-        raise ValueError(
+        raise BasissError(
             f"unknown model {name!r}; choose from {', '.join(model_names())}"
         ) from None
     return factory(in_channels=in_channels, n_classes=n_classes, **kwargs)

@@ -18,6 +18,7 @@ from basiss.data.normalize import Normalisation
 from basiss.errors import file_error
 from basiss.io.raster import atomic_output
 from basiss.models import create_model
+from basiss.training.state import TrainingState
 
 FORMAT = "basiss-checkpoint"
 VERSION = 1
@@ -66,9 +67,19 @@ def save_checkpoint(
     path: str | os.PathLike[str],
     model: nn.Module,
     spec: ModelSpec,
-    training_state: dict[str, Any] | None = None,
+    training_state: TrainingState | None = None,
 ) -> Path:
-    """Write weights + spec (+ optional resumable training state) atomically."""
+    """Write weights + spec (+ optional resumable training state) atomically.
+
+    Args:
+        path: the ``.pt`` file to write (replaced atomically).
+        model: the net whose weights are stored (moved to CPU in the file).
+        spec: what prediction needs besides the weights.
+        training_state: what ``resume`` continues from (``last.pt`` only).
+
+    Returns:
+        ``path``.
+    """
     d = asdict(spec)
     d["slice"], d["stride"], d["stretch"] = list(spec.slice), list(spec.stride), list(spec.stretch)
     payload: dict[str, Any] = {
@@ -78,7 +89,7 @@ def save_checkpoint(
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
     if training_state is not None:
-        payload["training_state"] = training_state
+        payload["training_state"] = training_state.to_dict()
     with atomic_output(path) as tmp:
         torch.save(payload, tmp)
     return Path(path)

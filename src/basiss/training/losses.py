@@ -19,9 +19,12 @@ import torch
 import torch.nn.functional as F
 
 from basiss.data.dataset import IGNORE
+from basiss.errors import BasissError
 from basiss.models import road_probability
+from basiss.training.kinds import Loss, values
 
-LOSSES = ("bce", "dice", "bce+dice", "focal")
+#: The loss spellings, in the order of :class:`~basiss.training.kinds.Loss`.
+LOSSES = values(Loss)
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -64,14 +67,22 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -
     return (per_px * valid).sum() / valid.sum().clamp(min=1)
 
 
-def make_loss(name: str) -> LossFn:
+def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """:func:`bce_loss` plus :func:`dice_loss`."""
+    return bce_loss(logits, target) + dice_loss(logits, target)
+
+
+_LOSS_FUNCTIONS: dict[Loss, LossFn] = {
+    Loss.BCE: bce_loss,
+    Loss.DICE: dice_loss,
+    Loss.BCE_DICE: bce_dice_loss,
+    Loss.FOCAL: focal_loss,
+}
+
+
+def make_loss(name: str | Loss) -> LossFn:
     """The loss function called ``name`` (one of :data:`LOSSES`)."""
-    if name == "bce":
-        return bce_loss
-    if name == "dice":
-        return dice_loss
-    if name == "bce+dice":
-        return lambda logits, target: bce_loss(logits, target) + dice_loss(logits, target)
-    if name == "focal":
-        return focal_loss
-    raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
+    try:
+        return _LOSS_FUNCTIONS[Loss(name)]
+    except ValueError:
+        raise BasissError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}") from None

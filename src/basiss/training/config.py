@@ -1,0 +1,363 @@
+"""The settings of one training run, each declared once with its default, rule and CLI spellings.
+
+:class:`TrainConfig` is checked when it is built (a bad value is one
+:class:`~basiss.errors.BasissError`), and the command line derives its options from the
+fields (see :mod:`basiss.training.options`). Importing this module loads neither torch nor
+numpy: the augmentation preset and the lists of architectures and normalisations are read
+only when they are needed.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from basiss.errors import BasissError
+from basiss.training.kinds import Loss, Monitor, Optimizer, Schedule, values
+from basiss.training.options import (
+    COUNT,
+    DEVICE,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    NUMBER,
+    PART,
+    POSITIVE,
+    THREADS,
+    LazyChoices,
+    check_fields,
+    json_object,
+    option,
+)
+
+if TYPE_CHECKING:
+    from basiss.data.augment import Augment
+
+#: Run files a training run writes into its folder.
+BEST, LAST, LOG = "best.pt", "last.pt", "log.csv"
+
+
+def _model_names() -> list[str]:
+    from basiss.models import model_names
+
+    return model_names()
+
+
+def _norm_kinds() -> tuple[str, ...]:
+    from basiss.data.normalize import NORM_KINDS
+
+    return NORM_KINDS
+
+
+def _sources_preset() -> Augment:
+    from basiss.data.augment import Augment
+
+    return Augment.sources()
+
+
+def default_stride(slice_: tuple[int, int]) -> tuple[int, int]:
+    """Three quarters of the chip, rounded (the seed's 300 for 400): a quarter of overlap."""
+    return (max(1, round(0.75 * slice_[0])), max(1, round(0.75 * slice_[1])))
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs.
+
+    Attributes:
+        file_lists: sources: file-list CSVs or folders of image/mask pairs.
+        out: run folder (``best.pt``, ``last.pt``, ``log.csv``).
+        arch, arch_kwargs: registry name and constructor arguments of the model.
+        n_bands: bands the model reads (the first ``n_bands`` of each image's
+            default bands; RGBA with alpha reads as RGB). None = all of them.
+        n_classes: 1 = sigmoid road; 2 = the seed's background + road softmax.
+        slice, stride: chip size and step (x, y) of the training chip grid; stride
+            None = :func:`default_stride`. Validation uses ``stride = slice``.
+        batch_size, epochs, lr, weight_decay: the usual (weight decay None =
+            1e-2 for adamw, 0 otherwise).
+        loss, optimizer, schedule, monitor: a :class:`~basiss.training.kinds.Loss`,
+            :class:`~basiss.training.kinds.Optimizer`, ... or its spelling.
+            ``schedule`` cosine follows the run's progress (see :mod:`basiss.training.loop`);
+            ``monitor`` is what best.pt and early stopping follow: ``val_loss``,
+            ``val_f1`` (all validation pixels) or ``val_f1_min`` (the worst source's F1).
+        validation_split: fraction of images held out (per source, seeded).
+        early_stopping_patience: epochs without improvement before stopping.
+        augment: master switch of augmentation.
+        augmentation: what augmentation does when on (see
+            :class:`basiss.data.augment.Augment`); default :meth:`Augment.sources`.
+        random_crop: sample a random window of the chip's image per item.
+        mask_threshold: mask values above it are road (CIL: 127).
+        norm: ``image`` (each chip standardised per band), ``fixed`` (x/255) or
+            ``dataset`` (per-band statistics of the training images); stored in the checkpoint.
+        source_weights: sampling weight of each source (same order as ``file_lists``):
+            a source's share of the training samples, drawn with replacement. None =
+            every chip once per epoch.
+        max_minutes: wall-clock budget; the run stops cleanly (validating and saving) in time.
+        max_chips_per_epoch: cap an epoch at this many chips (a random subset each epoch).
+        resume: continue from ``out/last.pt`` up to ``epochs``.
+        device, threads, workers: where to run, torch CPU threads, data-loader processes.
+        channels_last: use the channels-last memory format (faster convs on CPU).
+        seed: seeds the split, the initial weights, shuffling and augmentation.
+
+    Raises:
+        BasissError: a value outside its rule or an unknown kind (when built); settings
+            that contradict each other (:meth:`check`, when a run starts).
+    """
+
+    file_lists: list[Path] = option(
+        help="file-list CSV or folder of image/mask pairs; repeat for several sources",
+        flags=("--file-list", "--file_list"),
+        parse=Path,
+        metavar="CSV_OR_FOLDER",
+        required=True,
+        repeat=True,
+        group="data",
+    )
+    out: Path = option(
+        help="run folder for checkpoints and log",
+        flags=("--out",),
+        parse=Path,
+        metavar="DIR",
+        required=True,
+        group="data",
+    )
+    arch: str = option(
+        "unet-small",
+        help="architecture, a name of the model registry (the seed's --model)",
+        flags=("--arch", "--model"),
+        choices=LazyChoices(_model_names),
+        metavar="ARCH",
+        group="model",
+    )
+    arch_kwargs: dict[str, Any] = option(
+        {},
+        help="JSON keyword arguments of the architecture, e.g. '{\"base\": 24}'",
+        flags=("--arch-kwargs", "--arch_kwargs"),
+        parse=json_object,
+        metavar="JSON",
+        group="model",
+    )
+    n_bands: int | None = option(
+        3,
+        help="image bands the model reads (the first N; RGBA with alpha reads as RGB)",
+        flags=("--n-bands", "--n_bands"),
+        rule=COUNT,
+        metavar="N",
+        group="model",
+    )
+    n_classes: int = option(
+        1,
+        help="1 = sigmoid road; 2 = the seed's softmax background + road",
+        flags=("--n-classes", "--n_classes"),
+        rule=COUNT,
+        metavar="N",
+        group="model",
+    )
+    slice: tuple[int, int] = (400, 400)
+    stride: tuple[int, int] | None = None
+    batch_size: int = option(
+        4,
+        help="chips per step",
+        flags=("--batch-size", "--batch_size", "--batchsize"),
+        rule=COUNT,
+        metavar="N",
+    )
+    epochs: int = option(50, help="maximum epochs", flags=("--epochs",), rule=COUNT, metavar="N")
+    lr: float = option(1e-3, help="peak learning rate", flags=("--lr",), rule=POSITIVE)
+    weight_decay: float | None = option(
+        None,
+        help="weight decay; unset: 1e-2 with adamw, else 0",
+        flags=("--weight-decay",),
+        rule=NON_NEGATIVE,
+    )
+    loss: Loss = option(Loss.BCE, help="training loss", flags=("--loss",), choices=values(Loss))
+    optimizer: Optimizer = option(
+        Optimizer.ADAM,
+        help="optimizer (sgd with momentum 0.9)",
+        flags=("--optimizer",),
+        choices=values(Optimizer),
+    )
+    schedule: Schedule = option(
+        Schedule.COSINE,
+        help="cosine over the run (epochs or --max-minutes) or halve on plateau",
+        flags=("--schedule",),
+        choices=values(Schedule),
+    )
+    validation_split: float = option(
+        0.1,
+        help="fraction of images (per source) held out for validation",
+        flags=("--validation-split", "--validation_split"),
+        rule=PART,
+        group="data",
+    )
+    early_stopping_patience: int = option(
+        4,
+        help="stop after this many epochs without improvement",
+        flags=("--early-stopping-patience", "--early_stopping_patience"),
+        rule=COUNT,
+        metavar="N",
+    )
+    monitor: Monitor = option(
+        Monitor.VAL_LOSS,
+        help="score for best.pt and early stopping",
+        flags=("--monitor",),
+        choices=values(Monitor),
+    )
+    augment: bool = option(
+        True,
+        help="switch off all augmentation (geometric and photometric)",
+        flags=("--no-augment",),
+        action="store_false",
+        group="augmentation",
+    )
+    augmentation: Augment = field(default_factory=_sources_preset)
+    random_crop: bool = option(
+        False,
+        help="sample a random window of each chip's image instead of the grid window",
+        flags=("--random-crop",),
+        action="store_true",
+        group="data",
+    )
+    mask_threshold: float = option(
+        0.0,
+        help="mask values above this are road (CIL anti-aliased masks: 127)",
+        flags=("--mask-threshold", "--mask_threshold"),
+        rule=NUMBER,
+        group="data",
+    )
+    norm: str = option(
+        "image",
+        help="input normalisation: image = each chip standardised per band (robust to "
+        "another source's brightness and contrast), fixed = x/255, dataset = training-set "
+        "statistics",
+        flags=("--norm",),
+        choices=LazyChoices(_norm_kinds),
+        metavar="KIND",
+        group="model",
+    )
+    source_weights: list[float] | None = option(
+        None,
+        help="sampling weight of each --file-list, in order (a source's share of the "
+        "training samples, drawn with replacement); unset: every chip once per epoch",
+        flags=("--source-weights",),
+        rule=NON_NEGATIVE,
+        nargs="+",
+        metavar="W",
+        group="data",
+    )
+    max_minutes: float | None = option(
+        None,
+        help="wall-clock budget; the run stops cleanly in time",
+        flags=("--max-minutes",),
+        rule=POSITIVE,
+    )
+    max_chips_per_epoch: int | None = option(
+        None,
+        help="cap each epoch at this many randomly chosen chips",
+        flags=("--max-chips-per-epoch",),
+        rule=COUNT,
+        metavar="N",
+    )
+    resume: bool = option(
+        False,
+        help="continue from OUT/last.pt",
+        flags=("--resume",),
+        action="store_true",
+    )
+    device: str = option("auto", spec=DEVICE, group="machine")
+    threads: int | None = option(None, spec=THREADS, group="machine")
+    workers: int = option(
+        0,
+        help="data-loader worker processes (0 = in this process)",
+        flags=("--loader-workers", "--workers"),
+        rule=NON_NEGATIVE_INT,
+        metavar="N",
+        group="machine",
+    )
+    channels_last: bool = option(
+        True,
+        help="keep the default memory format (channels-last is faster for BatchNorm nets on CPU)",
+        flags=("--no-channels-last",),
+        action="store_false",
+        group="machine",
+    )
+    seed: int = option(
+        0, help="seed of split, weights and augmentation", flags=("--seed",),
+        rule=NON_NEGATIVE_INT,
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        self.file_lists = [Path(p) for p in self.file_lists]
+        self.out = Path(self.out)
+        self.loss = _kind(Loss, self.loss, "loss")
+        self.optimizer = _kind(Optimizer, self.optimizer, "optimizer")
+        self.schedule = _kind(Schedule, self.schedule, "schedule")
+        self.monitor = _kind(Monitor, self.monitor, "monitor")
+        self.slice = _pair("slice", self.slice)
+        self.stride = (
+            default_stride(self.slice) if self.stride is None else _pair("stride", self.stride)
+        )
+        if self.source_weights is not None:
+            self.source_weights = [float(w) for w in self.source_weights]
+        problem = check_fields(self)
+        if problem is not None:
+            raise BasissError(problem)
+
+    def check(self) -> None:
+        """Refuse settings that cannot go together (checked when a run starts, so a config
+        may be built in steps with :func:`dataclasses.replace`).
+
+        Raises:
+            BasissError: the first contradiction found.
+        """
+        problem = _contradiction(self)
+        if problem is not None:
+            raise BasissError(problem)
+
+    def plain(self) -> dict[str, Any]:
+        """The settings as plain values (paths as strings, tuples as lists), for a checkpoint."""
+        return json.loads(json.dumps(asdict(self), default=str))
+
+
+def _kind(kind: type[enum.StrEnum], value: Any, what: str) -> Any:
+    """``value`` as a member of ``kind``, or a one-line error listing the spellings."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise BasissError(
+            f"unknown {what} {value!r}; choose from {', '.join(values(kind))}"
+        ) from None
+
+
+def _pair(name: str, value: Any) -> tuple[int, int]:
+    """A chip size or stride as two ints >= 1."""
+    try:
+        x, y = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise BasissError(f"{name} must be two whole numbers (x, y), got {value!r}") from None
+    if min(x, y) < 1:
+        raise BasissError(f"{name} must be >= 1 in x and y, got {(x, y)}")
+    return (x, y)
+
+
+def _contradiction(c: TrainConfig) -> str | None:
+    """The first pair of settings that cannot go together, or None."""
+    if not c.file_lists:
+        return "no file list given"
+    if c.norm not in _norm_kinds():
+        return f"unknown normalisation {c.norm!r}; choose from {', '.join(_norm_kinds())}"
+    if c.source_weights is not None and (
+        len(c.source_weights) != len(c.file_lists) or sum(c.source_weights) <= 0
+    ):
+        return (
+            f"--source-weights needs {len(c.file_lists)} non-negative weight(s) "
+            f"(one per --file-list, not all 0), got {c.source_weights}"
+        )
+    return None
+
+
+def config_fields() -> tuple[Any, ...]:
+    """The fields of :class:`TrainConfig` (for the command line to derive its options)."""
+    return fields(TrainConfig)
