@@ -41,8 +41,12 @@ from basiss.io.raster import RASTER_SUFFIXES, PathLike
 
 #: Suffixes of centerline truth files.
 VECTOR_SUFFIXES = (".geojson", ".json")
+#: Suffixes of road-network files (:mod:`basiss.graph` outputs, osmnx GraphML, SpaceNet CSV).
+NETWORK_SUFFIXES = (".gpkg", ".graphml", ".csv", *VECTOR_SUFFIXES)
 #: Name endings that are not part of an image id.
-ID_SUFFIXES = ("_prob", "_mask", "_pred", "_truth", "_gt", "_sat", "_labels", "_label")
+ID_SUFFIXES = (
+    "_prob", "_mask", "_pred", "_truth", "_gt", "_sat", "_labels", "_label", "_graph",
+)  # fmt: skip
 #: Name beginnings that are not part of an image id (SpaceNet products, CIL images).
 ID_PREFIXES = (
     "RGB-PanSharpen_",
@@ -73,7 +77,7 @@ def image_id(path: PathLike) -> str:
     """
     name = Path(path).name
     lower = name.lower()
-    for ext in RASTER_SUFFIXES + VECTOR_SUFFIXES:
+    for ext in RASTER_SUFFIXES + NETWORK_SUFFIXES:
         if lower.endswith(ext):
             name = name[: -len(ext)]
             break
@@ -240,7 +244,7 @@ def _single_pair(pred: Path, truth: Path) -> Matching:
 
 
 def match_files(pred: PathLike, truth: PathLike) -> Matching:
-    """Match prediction and truth files (or folders) by image id.
+    """Match prediction rasters and truth files (or folders) by image id.
 
     Raises:
         BasissError: when a path is missing, a folder holds no usable file, a truth file
@@ -253,12 +257,45 @@ def match_files(pred: PathLike, truth: PathLike) -> Matching:
     if pred_p.is_file() and truth_p.is_file():
         return _single_pair(pred_p, truth_p)
     truths, refused = _truth_candidates(truths)
-    pmap = _by_id(preds, _pred_rank, "prediction")
+    return _match_by_id(preds, truths, _pred_rank, refused)
+
+
+def _network_rank(p: Path) -> int:
+    order = (".gpkg", ".graphml", ".geojson", ".json", ".csv")
+    return order.index(p.suffix.lower()) if p.suffix.lower() in order else len(order)
+
+
+def match_networks(pred: PathLike, truth: PathLike) -> Matching:
+    """Match predicted road networks with truth centerlines (or networks) by image id.
+
+    A prediction folder may hold one network in several formats (``<stem>_graph.gpkg``,
+    ``.graphml``, ``.geojson``, ``.csv``, as :func:`basiss.graph.write.write_network`
+    writes them): the GeoPackage wins, then GraphML, GeoJSON, CSV. The truth side holds
+    GeoJSON centerlines or network files. The id rules are those of :func:`match_files`.
+
+    Raises:
+        BasissError: as :func:`match_files`.
+    """
+    pred_p, truth_p = Path(pred), Path(truth)
+    preds = list_files(pred_p, NETWORK_SUFFIXES, "road network")
+    truths = list_files(truth_p, NETWORK_SUFFIXES, "truth network")
+    if pred_p.is_file() and truth_p.is_file():
+        ip, it = image_id(pred_p), image_id(truth_p)
+        if keys_conflict(ip, it):
+            raise file_error(pred_p, f"names image {ip}, but the truth {truth_p.name} names {it}")
+        return Matching([Match(ip, pred_p, truth_p)], [], [])
+    return _match_by_id(preds, truths, _network_rank, [])
+
+
+def _match_by_id(
+    preds: list[Path], truths: list[Path], pred_rank: Rank, refused: list[Refusal]
+) -> Matching:
+    """Pair by equal image id, then by equal and unique scene key (module docstring)."""
+    pmap = _by_id(preds, pred_rank, "prediction")
     tmap = _by_id(truths, _truth_rank, "truth")
     pairs = [Match(k, pmap[k], tmap[k]) for k in sorted(pmap.keys() & tmap.keys())]
     rest_p = {k: v for k, v in pmap.items() if k not in tmap}
     rest_t = {k: v for k, v in tmap.items() if k not in pmap}
-    # second chance: an equal scene key (AOI and image number), unique on both sides
     key_p, key_t = _by_key(list(rest_p)), _by_key(list(rest_t))
     for key in sorted(key_p.keys() & key_t.keys(), key=str):
         if len(key_p[key]) == 1 and len(key_t[key]) == 1:
