@@ -149,3 +149,16 @@ def test_hysteresis_keeps_weak_road_joined_to_strong_road() -> None:
     ((*_, d),) = hyst.edges(data=True)
     assert d["length_m"] == pytest.approx(300 * 0.3, rel=0.01)
     assert d["prob_mean"] == pytest.approx((200 * 0.4 + 100 * 0.9) / 300, abs=0.02)
+
+
+def test_a_narrow_neck_between_two_roads_is_no_cross_link() -> None:
+    road = np.zeros((120, 300), np.uint8)
+    road[30:43, :] = 1  # 3.9 m roads, 1.2 m apart ...
+    road[47:60, :] = 1
+    road[43:47, 150:152] = 1  # ... touching through a 0.6 m neck
+    t = from_origin(500000.0, 4000000.0, 0.3, 0.3)
+    g = network_from_array(road, t, "EPSG:32611")
+    assert g.number_of_edges() == 2 and all(d == 1 for _, d in g.degree())
+    wide = road.copy()
+    wide[43:47, 140:160] = 1  # a 6 m wide link is a real connection
+    assert any(d >= 3 for _, d in network_from_array(wide, t, "EPSG:32611").degree())

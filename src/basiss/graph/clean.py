@@ -12,9 +12,10 @@ order (:func:`clean`):
 
 1. drop self-loops shorter than ``loop_m`` (staircase remnants, small loops where
    buffers just touch);
-2. merge junctions joined by an edge shorter than ``junction_merge_m`` (the skeleton
-   splits one crossing into two close junctions; touching buffers leave short
-   cross-links), then drop the short loops that leaves;
+2. drop short cross-links through a narrow neck of the mask (where two roads' buffers
+   just touch), then merge junctions joined by an edge shorter than
+   ``junction_merge_m`` (the skeleton splits one crossing into two close junctions;
+   merged buffers leave short cross-links), then drop the short loops that leaves;
 3. prune spurs: dead ends shorter than ``spur_m`` that hang off a junction, repeated a
    few times; a dead end whose road blob touches the image border is a real road
    leaving the picture and is kept;
@@ -38,6 +39,8 @@ from basiss.graph.options import GraphOptions
 
 #: Spur pruning passes (a forked whisker needs two).
 SPUR_PASSES = 3
+#: A cross-link narrower than this share of the roads it joins is a neck (touching buffers).
+NECK_RATIO = 0.6
 #: How far back along a dead-end edge its direction is taken (metres).
 DIRECTION_M = 6.0
 
@@ -108,6 +111,34 @@ def mark_border(g: nx.MultiGraph, width: int, height: int, scale: np.ndarray) ->
         x, y = data["xy"]
         reach = data.get("dist", 0.0) / float(scale.min()) + 1.0
         data["border"] = min(x, y, width - x, height - y) <= reach
+
+
+def drop_necks(g: nx.MultiGraph, max_m: float, scale: np.ndarray) -> None:
+    """Remove short cross-links through a narrow neck of the mask.
+
+    Two roads whose buffers just touch leave a short junction-to-junction edge across
+    the touching point, where the mask is much narrower than either road. Such an edge
+    (shorter than ``max_m``, its least distance to the background under
+    :data:`NECK_RATIO` of the roads' median at both its ends) is dropped.
+    """
+    necks = []
+    for u, v, k, d in g.edges(keys=True, data=True):
+        if u == v or g.degree(u) < 3 or g.degree(v) < 3 or not len(d["dist"]):
+            continue
+        if path_length(d["path"], scale) >= max_m:
+            continue
+        own = float(np.min(d["dist"]))
+        sides = []
+        for n in (u, v):
+            other = [
+                float(np.median(e["dist"]))
+                for a, b, kk, e in g.edges(n, keys=True, data=True)
+                if (min(a, b), max(a, b), kk) != (min(u, v), max(u, v), k) and len(e["dist"])
+            ]
+            sides.append(min(other, default=0.0))
+        if own < NECK_RATIO * min(sides):
+            necks.append((u, v, k))
+    g.remove_edges_from(necks)
 
 
 def merge_junctions(g: nx.MultiGraph, merge_m: float, scale: np.ndarray) -> None:
@@ -256,6 +287,7 @@ def clean(
     scale = np.array([sx, sy], dtype=np.float64)
     mark_border(g, width, height, scale)
     drop_short_loops(g, options.loop_m, scale)
+    drop_necks(g, 2 * options.junction_merge_m, scale)
     merge_junctions(g, options.junction_merge_m, scale)
     drop_short_loops(g, options.loop_m, scale)
     merge_degree2(g)
