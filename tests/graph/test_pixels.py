@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -162,3 +163,19 @@ def test_a_narrow_neck_between_two_roads_is_no_cross_link() -> None:
     wide = road.copy()
     wide[43:47, 140:160] = 1  # a 6 m wide link is a real connection
     assert any(d >= 3 for _, d in network_from_array(wide, t, "EPSG:32611").degree())
+
+
+def test_a_blob_wider_than_the_halo_at_a_band_edge_warns() -> None:
+    from basiss.graph.extract import GraphWarning
+
+    road = np.zeros((400, 200), np.uint8)
+    road[:, 95:108] = 1
+    road[150:250, 50:150] = 1  # a 30 m square lot on the road
+    t = from_origin(500000.0, 4000000.0, 0.3, 0.3)
+    small_halo = GraphOptions(halo_m=6.0)
+    with pytest.warns(GraphWarning, match=r"lot: a road blob ~\d+ m wide meets a band edge"):
+        network_from_array(road, t, "EPSG:32611", small_halo, band_rows=64, image_id="lot")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GraphWarning)
+        network_from_array(road, t, "EPSG:32611", small_halo)  # one piece: no band edge
+        network_from_array(road, t, "EPSG:32611", band_rows=64)  # the default halo covers it

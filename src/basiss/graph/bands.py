@@ -66,21 +66,25 @@ def band_ranges(height: int, rows: int) -> list[tuple[int, int]]:
 
 def band_rasters(
     read: RowReader, r0: int, r1: int, height: int, options: GraphOptions, popt: PixelOptions
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Skeleton, probability and distance (metres) of the own rows ``[r0, r1)`` of a band.
 
     The window is ``[r0 - halo, r1 + halo)`` clipped to the scene; its clipped sides are
     the image border, the others cuts.
+
+    Returns:
+        The three arrays of the own rows, and the largest distance to the background on
+        the window's skeleton when the window has a cut (0 otherwise): the half-width of
+        the thickest blob, which the halo must exceed for an exact result.
     """
     a, b = max(0, r0 - popt.halo), min(height, r1 + popt.halo)
     prob = read(a, b)
     road = clean_mask(road_pixels(prob, options), popt, cut_top=a > 0, cut_bottom=b < height)
     skel = skeleton(road, popt.pad, top_border=a == 0, bottom_border=b == height, row0=a)
     own = slice(r0 - a, r1 - a)
-    where = np.zeros_like(skel)
-    where[own] = skel[own]
-    dist = distance_m(road, popt.sx, popt.sy, where)
-    return skel[own], prob[own], dist[own]
+    dist = distance_m(road, popt.sx, popt.sy, skel)
+    widest = float(dist.max()) if (a > 0 or b < height) and dist.size else 0.0
+    return skel[own], prob[own], dist[own], widest
 
 
 def _rows(stack: list[np.ndarray], n: int, last: bool, width: int) -> np.ndarray:
@@ -112,21 +116,28 @@ def pixel_graph(
         desc: the progress bar's label.
 
     Returns:
-        The raw graph of :func:`basiss.graph.stitch.assemble`.
+        The raw graph of :func:`basiss.graph.stitch.assemble`; ``graph["widest_cut_blob_m"]``
+        is the largest blob half-width seen in a window with a cut (see
+        :func:`band_rasters`).
     """
     rows = band_height(width, height, popt, band_rows)
     bands: list[BandPixels] = []
     above = np.zeros((2, width), dtype=bool)
     pending: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
+    widest = 0.0
     for r0, r1 in progress(band_ranges(height, rows), desc=desc, unit="band"):
-        cur = (r0, *band_rasters(read, r0, r1, height, options, popt))
+        skel, prob, dist, wide = band_rasters(read, r0, r1, height, options, popt)
+        widest = max(widest, wide)
+        cur = (r0, skel, prob, dist)
         if pending is not None:
             bands.append(_trace(pending, above, _rows([cur[1]], 2, False, width)))
             above = _rows([above, pending[1]], 2, True, width)
         pending = cur
     if pending is not None:
         bands.append(_trace(pending, above, np.zeros((2, width), dtype=bool)))
-    return assemble(bands)
+    g = assemble(bands)
+    g.graph["widest_cut_blob_m"] = widest
+    return g
 
 
 def _trace(

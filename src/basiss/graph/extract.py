@@ -82,6 +82,15 @@ def _network(
     """Bands -> raw graph -> cleaning -> contract, for any row reader."""
     popt = resolve(options, scene.sx, scene.sy)
     raw = pixel_graph(read, scene.width, scene.height, options, popt, band_rows, desc)
+    widest, halo_m = raw.graph.get("widest_cut_blob_m", 0.0), popt.halo * scene.sy
+    if widest >= halo_m:
+        warnings.warn(
+            GraphWarning(
+                f"{desc}: a road blob ~{2 * widest:.0f} m wide meets a band edge; the network "
+                f"there may differ from a whole-scene run (halo {halo_m:.0f} m; raise halo_m)"
+            ),
+            stacklevel=3,
+        )
     clean(raw, options, scene.sx, scene.sy, scene.width, scene.height)
     return to_contract(raw, scene, options.simplify_m, options.pixel_size_m)
 
@@ -121,7 +130,7 @@ def network_from_array(
     def read(a: int, b: int) -> np.ndarray:
         return np.nan_to_num(arr[a:b].astype(np.float32) / np.float32(scale))
 
-    return _network(read, scene, options, band_rows or arr.shape[0], "graph")
+    return _network(read, scene, options, band_rows or arr.shape[0], image_id or "array")
 
 
 def _raster_max(ds: rasterio.io.DatasetReader) -> float:
