@@ -167,7 +167,9 @@ def extract_network(
         if ds.count != 1:
             raise file_error(path, f"has {ds.count} bands; a probability or mask has one")
         try:
-            scale = value_scale(ds.dtypes[0], _raster_max(ds), path.name)
+            known = ds.dtypes[0] == "uint8" and "_prob" in path.stem  # no pass needed
+            top = 255.0 if known else _raster_max(ds)
+            scale = value_scale(ds.dtypes[0], top, path.name)
             scene = _scene(ds.transform, ds.crs, ds.width, ds.height, options, str(path))
             masked = any(f != rasterio.enums.MaskFlags.all_valid for f in ds.mask_flag_enums[0])
 
