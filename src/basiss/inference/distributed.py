@@ -26,7 +26,7 @@ Exact halo
 
 Writing: per-block files, assembled by a final task
     Each block task writes its band of rows to its own small GeoTIFF pair in a
-    hidden folder beside the outputs (``.<stem>.blocks-<token>/``,
+    hidden folder beside the outputs (``.<stem>.blocks-<key>/``,
     :mod:`basiss.inference.blocks`), atomically. The assembly task runs when
     every block of the scene is done: it streams the block files, in order,
     into ``<stem>_prob.tif`` / ``<stem>_mask.tif``, then deletes the block
@@ -37,6 +37,13 @@ Writing: per-block files, assembled by a final task
     half-written; with per-block files a retried task simply rewrites its own
     file, and the output appears whole or not at all. The cost is writing the
     pixels twice (deflate level 1, fast next to the model).
+
+Resuming
+    The block folder is named by the run key (:func:`basiss.inference.resume.run_key`:
+    checkpoint bytes, options, image). A re-run after the client was killed
+    submits only the blocks whose files are missing and assembles the rest from
+    the folder; leftovers of dead runs on the same outputs are removed first. A
+    run that fails with an error removes its blocks; an interrupted one keeps them.
 
 Failures
     Tasks are submitted with ``retries`` (default 2) for exceptions; a worker
@@ -66,9 +73,17 @@ from basiss.inference.inputs import expand_inputs
 from basiss.inference.options import PredictOptions
 from basiss.inference.plan import plan_blocks
 from basiss.inference.predict import PredictOutputs
-from basiss.inference.predictor import chip_geometry
+from basiss.inference.predictor import checkpoint_digest, chip_geometry
+from basiss.inference.resume import (
+    block_chips,
+    block_dir,
+    clean_leftovers,
+    finished_blocks,
+    open_block_dir,
+    run_key,
+)
 from basiss.inference.scene import Scene, scene_info
-from basiss.inference.writer import output_paths
+from basiss.inference.writer import output_paths, prepare_out_dir
 from basiss.io.raster import PathLike, open_raster
 from basiss.progress import progress
 from basiss.training.checkpoint import load_checkpoint
@@ -82,8 +97,21 @@ class _Job:
     scene: Scene
     blocks: list[tuple[int, int]]
     part_dir: Path | None = None
+    reused: dict[tuple[int, int], BlockResult] | None = None
     done: float | None = None
     chips: int = 0
+
+    def prepare(self, out: Path, key: str) -> None:
+        """Clean leftovers of dead runs; for a scene of several blocks, open its keyed
+        block folder and note the blocks an interrupted run finished."""
+        stem = self.image.stem
+        if len(self.blocks) == 1:
+            clean_leftovers(out, stem)
+            return
+        self.part_dir = block_dir(out, stem, key)
+        clean_leftovers(out, stem, keep=self.part_dir)
+        open_block_dir(self.part_dir, key)
+        self.reused = finished_blocks(self.part_dir, self.scene, self.blocks)
 
 
 def predict_distributed(
@@ -130,18 +158,21 @@ def predict_distributed(
     for p in paths:
         with open_raster(p) as ds:
             scenes.append(scene_info(ds, p, spec, chip, stride))
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out_dir(Path(out_dir).resolve())
+    digest = checkpoint_digest(ckpt)
     with connect(scheduler) as client:
         workers = sum(client.nthreads().values())
         plans = plan_blocks([len(s.grid.rows) for s in scenes], workers, block_rows)
         jobs = [_Job(p, s, b) for p, s, b in zip(paths, scenes, plans, strict=True)]
+        for job in jobs:
+            job.prepare(out, run_key(digest, opts, chip, stride, job.image))
         try:
             _run(client, jobs, str(ckpt), opts, out, retries, timeout)
-        finally:
+        except Exception:
             for job in jobs:
                 if job.part_dir is not None:
                     shutil.rmtree(job.part_dir, ignore_errors=True)
+            raise
     return [_outputs(job, out, t0) for job in jobs]
 
 
@@ -186,10 +217,12 @@ def _submit(
             sub.weight[f.key], sub.final[f.key] = len(job.scene.grid), job
             sub.futures.append(f)
             continue
-        job.part_dir = out / f".{stem}.blocks-{token}"
-        job.part_dir.mkdir(parents=True, exist_ok=True)
-        parts = []
+        assert job.part_dir is not None and job.reused is not None
+        parts: list[Any] = []
         for first, stop in job.blocks:
+            if (first, stop) in job.reused:
+                parts.append(job.reused[(first, stop)])
+                continue
             f = client.submit(
                 worker.predict_block_task, ckpt, opts, job.scene, first, stop, str(job.part_dir),
                 key=f"basiss-block-{stem}-{first}-{token}", retries=retries, pure=False,
@@ -202,7 +235,7 @@ def _submit(
             pure=False, priority=1,
         )  # fmt: skip
         sub.final[f.key] = job
-        sub.futures += [*parts, f]
+        sub.futures += [*(p for p in parts if not isinstance(p, BlockResult)), f]
     return sub
 
 
@@ -221,7 +254,10 @@ def _run(
     t0 = time.perf_counter()
     sub = _submit(client, jobs, ckpt, opts, out, retries)
     total = sum(len(j.scene.grid) for j in jobs)
-    bar = progress(total=total, unit="chip", desc=f"predict {len(jobs)} image(s) on dask")
+    reused = sum(block_chips(j.scene, list(j.reused or ())) for j in jobs)
+    bar = progress(
+        total=total, initial=reused, unit="chip", desc=f"predict {len(jobs)} image(s) on dask"
+    )
     try:
         with bar:
             for f in as_completed(sub.futures, timeout=timeout):

@@ -15,6 +15,9 @@ from basiss.inference.engines import ENGINES, EngineKind
 #: Smallest chip side the engines accept: a smaller chip gives the net no context and
 #: turns a scene into millions of model calls.
 MIN_CHIP = 16
+#: Largest chip side: one float32 blend window of that size is already 64 MiB, and the
+#: net's activations are tens of times more.
+MAX_CHIP = 4096
 
 
 class Blend(enum.StrEnum):
@@ -39,11 +42,13 @@ def _choice(kind: type[enum.StrEnum], value: str, what: str) -> enum.StrEnum:
 
 
 def _check_pair(name: str, pair: tuple[int, int] | None, smallest: int) -> None:
-    """Refuse a chip-size or stride pair that is not two ints ``>= smallest``."""
+    """Refuse a chip-size or stride pair that is not two ints in ``[smallest, MAX_CHIP]``."""
     if pair is None:
         return
-    if len(pair) != 2 or any(int(v) != v or v < smallest for v in pair):
-        raise BasissError(f"{name} must be two whole numbers >= {smallest}, got {tuple(pair)}")
+    if len(pair) != 2 or any(int(v) != v or not smallest <= v <= MAX_CHIP for v in pair):
+        raise BasissError(
+            f"{name} must be two whole numbers from {smallest} to {MAX_CHIP} px, got {tuple(pair)}"
+        )
 
 
 @dataclass
@@ -68,7 +73,8 @@ class PredictOptions:
 
     Raises:
         BasissError: an unknown blend or engine, a batch size below 1, a threshold
-            outside [0, 1], a chip side below :data:`MIN_CHIP` or a stride below 1.
+            outside [0, 1], a chip side outside :data:`MIN_CHIP` .. :data:`MAX_CHIP`
+            or a stride outside 1 .. :data:`MAX_CHIP`.
     """
 
     slice: tuple[int, int] | None = None
@@ -95,4 +101,4 @@ class PredictOptions:
         _check_pair("stride", self.stride, 1)
 
 
-__all__ = ["BLENDS", "ENGINES", "MIN_CHIP", "Blend", "PredictOptions"]
+__all__ = ["BLENDS", "ENGINES", "MAX_CHIP", "MIN_CHIP", "Blend", "PredictOptions"]

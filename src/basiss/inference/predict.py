@@ -22,21 +22,36 @@ scene, writer, inputs) are re-exported.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import rasterio
 from torch import nn
 
+from basiss.grid import owned_rows
 from basiss.inference.blend import blend_weights, quantise, threshold_mask
+from basiss.inference.blocks import BlockResult, assemble_blocks, block_paths
 from basiss.inference.inputs import expand_inputs
 from basiss.inference.options import BLENDS, Blend, PredictOptions
 from basiss.inference.predictor import Predictor, chip_geometry, load_predictor
+from basiss.inference.resume import (
+    block_chips,
+    block_dir,
+    clean_leftovers,
+    finished_blocks,
+    open_block_dir,
+    resume_plan,
+    run_key,
+)
 from basiss.inference.scene import TILE, Scene, scene_info
 from basiss.inference.stream import Rows, stream_rows
-from basiss.inference.writer import output_paths, write_rows
+from basiss.inference.writer import output_paths, prepare_out_dir, write_rows
 from basiss.io.raster import PathLike, open_raster
 from basiss.progress import progress
 from basiss.training.checkpoint import ModelSpec
@@ -100,6 +115,12 @@ def predict_image(
 ) -> PredictOutputs:
     """Predict one image of any size, streaming, into ``out_dir``.
 
+    A scene of several chip-row blocks (:func:`basiss.inference.resume.resume_plan`)
+    is written block by block to a hidden folder, then assembled: a re-run after a
+    kill reuses the finished blocks (:mod:`basiss.inference.resume`) and writes the
+    same outputs as an uninterrupted run. A run that fails with an error removes its
+    blocks; one that is interrupted (Ctrl-C, a kill) keeps them for the next run.
+
     Args:
         image: a raster with the checkpoint's bands (any dtype; non-uint8 is
             stretched as in training).
@@ -110,13 +131,19 @@ def predict_image(
         options: see :class:`PredictOptions`.
 
     Returns:
-        The written paths, wall time and chip counts.
+        The written paths, wall time and chip counts (``chips``: chips run by this
+        call; blocks reused from an interrupted run count none).
+
+    Raises:
+        BasissError: a bad output folder, image, or image that does not fit the model.
     """
     t0 = time.perf_counter()
+    out = prepare_out_dir(out_dir)
     pred = load_predictor(model_or_checkpoint, options)
-    prob_path, mask_path = output_paths(image, out_dir)
+    prob_path, mask_path = output_paths(image, out)
     with open_raster(image) as ds:
         scene = scene_info(ds, image, pred.spec, pred.chip, pred.stride)
+        plan = resume_plan(len(scene.grid.rows))
         bar = progress(
             total=len(scene.grid),
             unit="chip",
@@ -124,10 +151,12 @@ def predict_image(
             disable=None if pred.options.show_progress else True,
         )
         with scene.env(), bar:
-            rows = stream_rows(pred, ds, scene, tick=bar.update)
-            chips_run = write_rows(
-                _rate(rows, bar, scene.width), prob_path, mask_path, scene.profile
-            )
+            if len(plan) == 1:
+                clean_leftovers(out, Path(image).stem)
+                rows = _rate(stream_rows(pred, ds, scene, tick=bar.update), bar, scene.width)
+                chips_run = write_rows(rows, prob_path, mask_path, scene.profile)
+            else:
+                chips_run = _predict_blocks(pred, ds, scene, plan, (prob_path, mask_path), bar)
     return PredictOutputs(
         prob_path=prob_path,
         mask_path=mask_path,
@@ -136,6 +165,62 @@ def predict_image(
         chips_total=len(scene.grid),
         pixels=scene.width * scene.height,
     )
+
+
+def _todo_runs(
+    plan: Sequence[tuple[int, int]], done: Iterable[tuple[int, int]]
+) -> list[list[tuple[int, int]]]:
+    """The blocks of ``plan`` not in ``done``, grouped into runs of consecutive blocks.
+
+    >>> _todo_runs([(0, 1), (1, 2), (2, 3), (3, 4)], [(1, 2)])
+    [[(0, 1)], [(2, 3), (3, 4)]]
+    """
+    finished = set(done)
+    runs: list[list[tuple[int, int]]] = []
+    for block in plan:
+        if block in finished:
+            continue
+        if runs and runs[-1][-1][1] == block[0]:
+            runs[-1].append(block)
+        else:
+            runs.append([block])
+    return runs
+
+
+def _predict_blocks(
+    pred: Predictor,
+    ds: rasterio.io.DatasetReader,
+    scene: Scene,
+    plan: Sequence[tuple[int, int]],
+    outputs: tuple[Path, Path],
+    bar: Any,
+) -> int:
+    """Predict the blocks of ``plan`` not finished yet into the run's block folder, then
+    assemble the outputs. Each run of consecutive missing blocks is one stream (its halo
+    once, at its start). Returns the chips run."""
+    out, stem = outputs[0].parent, scene.path.stem
+    key = run_key(pred.digest, pred.options, pred.chip, pred.stride, scene.path)
+    folder = block_dir(out, stem, key)
+    clean_leftovers(out, stem, keep=folder)
+    open_block_dir(folder, key)
+    parts = finished_blocks(folder, scene, plan)
+    bar.update(block_chips(scene, list(parts)))
+    try:
+        for run in _todo_runs(plan, parts):
+            stream = stream_rows(pred, ds, scene, run[0][0], run[-1][1], tick=bar.update)
+            with contextlib.closing(stream):
+                for first, stop in run:
+                    row0, row1 = owned_rows(scene.grid, first, stop)
+                    prob, mask = block_paths(folder, first, stop)
+                    rows = itertools.islice(stream, stop - first)
+                    chips = write_rows(rows, prob, mask, scene.rows_profile(row0, row1))
+                    parts[(first, stop)] = BlockResult(prob, mask, row0, row1, chips)
+        chips_run = assemble_blocks(scene, list(parts.values()), *outputs)
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    shutil.rmtree(folder, ignore_errors=True)
+    return chips_run
 
 
 def _rate(rows: Iterable[Rows], bar: Any, width: int) -> Iterator[Rows]:
@@ -158,5 +243,6 @@ def predict_many(
     The ONNX engine is exported once here, not per image.
     """
     paths = expand_inputs(images)
+    prepare_out_dir(out_dir)
     pred = load_predictor(checkpoint, options)
     return [predict_image(p, pred, out_dir) for p in paths]

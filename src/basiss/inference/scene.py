@@ -7,6 +7,7 @@ stretched alike), the chip grid, the output profile and a bounded GDAL cache.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import rasterio
 
+from basiss.errors import file_error
 from basiss.grid import ChipGrid, chip_grid
 from basiss.inference.predictor import n_outputs
 from basiss.io.bands import model_bands
@@ -30,6 +32,31 @@ from basiss.training.checkpoint import ModelSpec
 TILE = 256
 #: Smallest GDAL block cache of a run.
 MIN_CACHE_BYTES = 16 << 20
+
+
+class PredictWarning(UserWarning):
+    """Something about an input the user should know; the prediction is still written."""
+
+
+def check_chip(
+    chip: tuple[int, int], model_chip: tuple[int, int], width: int, height: int, path: PathLike
+) -> None:
+    """Refuse a chip larger than both the image and the model's training chip on an axis.
+
+    A chip larger than the image is padded; up to the model's own chip size that is
+    how a small image is predicted, beyond it the padding is only wasted memory.
+
+    Raises:
+        BasissError: naming the image, its size and the largest useful chip.
+    """
+    most = (max(width, model_chip[0]), max(height, model_chip[1]))
+    if chip[0] > most[0] or chip[1] > most[1]:
+        raise file_error(
+            path,
+            f"chip {chip[0]}x{chip[1]} px is larger than the image ({width}x{height} px) "
+            f"and the checkpoint's chip ({model_chip[0]}x{model_chip[1]}): "
+            f"use a slice of at most {most[0]} {most[1]}",
+        )
 
 
 @dataclass(frozen=True)
@@ -105,10 +132,19 @@ def scene_info(
         limits: known stretch limits (e.g. computed once for all blocks of a scene);
             None: computed here for non-uint8 input (a decimated read of the scene).
 
+    Warns:
+        PredictWarning: the image has no CRS (the outputs then have none either).
+
     Raises:
-        BasissError: the image's bands do not fit the model.
+        BasissError: the image's bands do not fit the model, or the chip is larger than
+            needed (:func:`check_chip`).
     """
     bands = model_bands(ds, spec.bands, spec.in_channels, path)
+    check_chip(chip, tuple(spec.slice), ds.width, ds.height, path)
+    if ds.crs is None:
+        warnings.warn(
+            PredictWarning(f"{path}: has no CRS; the outputs have none either"), stacklevel=2
+        )
     sx, sy = chip
     grid = chip_grid(ds.width, ds.height, sx, sy, stride[0], stride[1])
     itemsize = int(np.dtype(ds.dtypes[0]).itemsize)

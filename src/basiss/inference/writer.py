@@ -13,6 +13,7 @@ values are 0.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from basiss.errors import file_error
 from basiss.inference.scene import TILE
 from basiss.inference.stream import Rows
 from basiss.io.raster import PathLike, atomic_outputs
@@ -34,6 +36,26 @@ def output_paths(image: PathLike, out_dir: PathLike) -> tuple[Path, Path]:
     stem = Path(image).stem
     out = Path(out_dir)
     return out / f"{stem}{PROB_SUFFIX}", out / f"{stem}{MASK_SUFFIX}"
+
+
+def prepare_out_dir(out_dir: PathLike) -> Path:
+    """Create the output folder (and its parents) and check that it takes files.
+
+    Raises:
+        BasissError: ``out_dir`` is a file, lies under a file, or is not writable.
+    """
+    out = Path(out_dir)
+    for parent in [out, *out.parents]:
+        if parent.exists() and not parent.is_dir():
+            where = "is a file" if parent == out else f"is under a file ({parent})"
+            raise file_error(out, f"{where}, not a folder for the outputs")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise file_error(out, f"cannot create the output folder ({exc.strerror})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise file_error(out, "output folder is not writable")
+    return out
 
 
 class TileRowWriter:
