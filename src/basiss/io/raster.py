@@ -88,13 +88,17 @@ def read_window(
 def valid_pixels(arr: np.ndarray, nodata: float | None = 0) -> np.ndarray:
     """Boolean ``(rows, cols)``: True where any band differs from ``nodata``.
 
-    SpaceNet marks the area outside the scene with 0 in every band.
+    SpaceNet marks the area outside the scene with 0 in every band. A NaN in any band of
+    a float image is nodata too (it has no value to stretch or predict from).
     """
+    finite = ~np.isnan(arr).any(axis=0) if arr.dtype.kind == "f" else None
     if nodata is None:
-        return np.ones(arr.shape[-2:], dtype=bool)
-    if isinstance(nodata, float) and np.isnan(nodata):
-        return ~np.all(np.isnan(arr), axis=0)
-    return np.any(arr != nodata, axis=0)
+        valid = np.ones(arr.shape[-2:], dtype=bool)
+    elif isinstance(nodata, float) and np.isnan(nodata):
+        valid = ~np.all(np.isnan(arr), axis=0)
+    else:
+        valid = np.any(arr != nodata, axis=0)
+    return valid if finite is None else valid & finite
 
 
 def dataset_nodata(ds: rasterio.io.DatasetReader) -> float:
