@@ -90,3 +90,56 @@ def test_a_pickled_object_is_refused(tmp_path, capsys):
     path.write_bytes(pickle.dumps(_Evil()))
     with pytest.raises(BasissError, match="evil.pt: "):
         load_checkpoint(path)
+
+
+def _good(tmp_path):
+    spec = _spec()
+    return save_checkpoint(tmp_path / "good.pt", spec.build(), spec), spec
+
+
+def _resave(path, payload):
+    torch.save(payload, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("random", "unreadable or truncated"),
+        ("truncated", "unreadable or truncated"),
+        ("folder", "is a folder, not a checkpoint file"),
+        ("missing", "no such checkpoint"),
+        ("unknown arch", "cannot build its model: unknown model 'nonet'"),
+        ("no spec", "no model spec"),
+        ("bad spec", "checkpoint spec does not fit"),
+        ("wrong weights", "weights do not fit the unet-small spec"),
+        ("newer", "checkpoint version 99 is newer than this basiss reads (1)"),
+        ("not ours", "not a basiss checkpoint"),
+    ],
+)
+def test_bad_checkpoints_are_one_line_errors_naming_the_file(tmp_path, case, message):
+    good, spec = _good(tmp_path)
+    payload = torch.load(good, weights_only=True)
+    bad = tmp_path / f"{case.replace(' ', '_')}.pt"
+    if case == "random":
+        bad.write_bytes(bytes(range(256)) * 8)
+    elif case == "truncated":
+        bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif case == "folder":
+        bad.mkdir()
+    elif case == "unknown arch":
+        _resave(bad, dict(payload, spec=dict(payload["spec"], arch="nonet")))
+    elif case == "no spec":
+        _resave(bad, {k: v for k, v in payload.items() if k != "spec"})
+    elif case == "bad spec":
+        _resave(bad, dict(payload, spec=dict(payload["spec"], colour="red")))
+    elif case == "wrong weights":
+        _resave(bad, dict(payload, spec=dict(payload["spec"], in_channels=8)))
+    elif case == "newer":
+        _resave(bad, dict(payload, version=99))
+    elif case == "not ours":
+        _resave(bad, {"weights": torch.zeros(2)})
+    with pytest.raises(BasissError) as err:
+        load_checkpoint(bad)
+    text = str(err.value)
+    assert text.startswith(f"{bad}: ") and message in text and "\n" not in text, text

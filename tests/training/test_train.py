@@ -382,3 +382,58 @@ def test_cli_augmentation_and_source_options():
 
     with pytest.raises(BasissError, match="rotate must be in"):
         config_from_args(p.parse_args(base + ["--aug-rotate", "200"]))
+
+
+# ----------------------------------------------------------------- refusals (one line, no trace)
+
+
+def _cli_train(roads, out, *extra):
+    return main(
+        ["train", "--file-list", str(roads), "--out", str(out), "--slice", "32"]
+        + ["--epochs", "1", "--threads", "1", "--arch-kwargs", '{"base": 4}', "--no-augment"]
+        + ["--validation-split", "0.25", *extra]
+    )
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+def test_an_existing_run_is_refused_unless_resume_or_overwrite(roads, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _cli_train(roads, out) == 0
+    best = (out / "best.pt").read_bytes()
+    capsys.readouterr()
+    assert _cli_train(roads, out) == 1
+    line = _one_error_line(capsys)
+    assert f"{out}: already holds a run (best.pt, last.pt, log.csv)" in line
+    assert (out / "best.pt").read_bytes() == best  # untouched
+    assert _cli_train(roads, out, "--overwrite") == 0
+    assert _cli_train(roads, out, "--resume", "--epochs", "2") == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "message"),
+    [
+        (["--stride", "48"], 1, "stride (48, 48) is larger than the chip (32, 32)"),
+        (["--lr", "-1"], 2, "--lr: must be > 0, got -1"),
+        (["--arch-kwargs", '{"nope": 1}'], 1, "do not fit unet-small"),
+        (["--resume"], 1, "last.pt: no such checkpoint to resume from"),
+    ],
+)
+def test_a_failed_start_is_one_line_and_leaves_no_folder(
+    roads, tmp_path, capsys, extra, code, message
+):
+    out = tmp_path / "new"
+    if code == 2:
+        with pytest.raises(SystemExit) as exc:
+            _cli_train(roads, out, *extra)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and message in err.strip().splitlines()[-1]  # after usage
+    else:
+        assert _cli_train(roads, out, *extra) == code
+        assert message in _one_error_line(capsys)
+    assert not out.exists()

@@ -7,6 +7,7 @@ The file holds only tensors and plain Python values, and is always loaded with
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from basiss.data.normalize import Normalisation
-from basiss.errors import file_error
+from basiss.errors import BasissError, file_error
 from basiss.io.raster import atomic_output
 from basiss.models import create_model
 from basiss.training.state import TrainingState
@@ -95,42 +96,88 @@ def save_checkpoint(
     return Path(path)
 
 
-def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The raw checkpoint payload (weights-only load), validated."""
-    p = Path(path)
+def _load_payload(p: Path) -> Any:
+    """``torch.load`` with ``weights_only=True``; every failure is a one-line error."""
+    if p.is_dir():
+        raise file_error(p, "is a folder, not a checkpoint file (e.g. RUN_DIR/best.pt)")
     if not p.is_file():
         raise file_error(p, "no such checkpoint")
     try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise file_error(p, f"not a basiss checkpoint ({type(exc).__name__})") from None
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "global" in str(exc).lower():  # a class or function to import: code, refused
+            raise file_error(
+                p, "holds Python objects that a weights-only load refuses (not a basiss checkpoint)"
+            ) from None
+        raise file_error(p, "not a basiss checkpoint (unreadable or truncated)") from None
+    except Exception:  # noqa: BLE001 - zip, EOF and format errors alike: a bad file
+        raise file_error(p, "not a basiss checkpoint (unreadable or truncated)") from None
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The raw checkpoint payload (weights-only load), checked for format, version and spec.
+
+    Raises:
+        BasissError: naming the file: missing, a folder, unreadable or truncated, holding
+            pickled objects, not a basiss checkpoint, written by a newer basiss, or
+            without a spec.
+    """
+    p = Path(path)
+    payload = _load_payload(p)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise file_error(p, "not a basiss checkpoint")
+    version = payload.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise file_error(
+            p, f"checkpoint version {version!r} is newer than this basiss reads ({VERSION})"
+        )
+    if not isinstance(payload.get("spec"), dict) or "state_dict" not in payload:
+        raise file_error(p, "checkpoint has no model spec or no weights")
     return payload
+
+
+def spec_from_dict(d: dict[str, Any], source: str | os.PathLike[str]) -> ModelSpec:
+    """The :class:`ModelSpec` a checkpoint stores (lists back to tuples).
+
+    Raises:
+        BasissError: naming ``source``: missing or unknown fields.
+    """
+    s = dict(d)
+    for key in ("slice", "stride", "stretch"):
+        if key in s:
+            s[key] = tuple(s[key])
+    try:
+        return ModelSpec(**s)
+    except TypeError as err:
+        raise file_error(source, f"checkpoint spec does not fit ({err})") from None
 
 
 def load_checkpoint(
     path: str | os.PathLike[str], device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, ModelSpec]:
-    """Rebuild the model from a checkpoint, in eval mode on ``device``."""
+    """Rebuild the model from a checkpoint, in eval mode on ``device``.
+
+    Raises:
+        BasissError: naming the file: see :func:`read_checkpoint`, plus an unknown
+            architecture and weights that do not fit the spec.
+    """
     payload = read_checkpoint(path)
-    s = dict(payload["spec"])
-    s["slice"], s["stride"], s["stretch"] = (
-        tuple(s["slice"]),
-        tuple(s["stride"]),
-        tuple(s["stretch"]),
-    )
-    spec = ModelSpec(**s)
-    model = spec.build()
-    model.load_state_dict(payload["state_dict"])
+    spec = spec_from_dict(payload["spec"], path)
+    try:
+        model = spec.build()
+    except (BasissError, TypeError) as err:
+        raise file_error(path, f"cannot build its model: {err}") from None
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, TypeError, AttributeError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise file_error(path, f"weights do not fit the {spec.arch} spec ({first})") from None
     model.to(device).eval()
     return model, spec
 
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else CPU; ``cuda`` without a GPU is an error."""
-    from basiss.errors import BasissError
-
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

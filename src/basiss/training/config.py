@@ -97,6 +97,7 @@ class TrainConfig:
         max_minutes: wall-clock budget; the run stops cleanly (validating and saving) in time.
         max_chips_per_epoch: cap an epoch at this many chips (a random subset each epoch).
         resume: continue from ``out/last.pt`` up to ``epochs``.
+        overwrite: start afresh in an ``out`` that holds a run (else that is refused).
         device, threads, workers: where to run, torch CPU threads, data-loader processes.
         channels_last: use the channels-last memory format (faster convs on CPU).
         seed: seeds the split, the initial weights, shuffling and augmentation.
@@ -266,6 +267,12 @@ class TrainConfig:
         flags=("--resume",),
         action="store_true",
     )
+    overwrite: bool = option(
+        False,
+        help="train into an OUT that already holds a run, replacing it",
+        flags=("--overwrite",),
+        action="store_true",
+    )
     device: str = option("auto", spec=DEVICE, group="machine")
     threads: int | None = option(None, spec=THREADS, group="machine")
     workers: int = option(
@@ -346,6 +353,13 @@ def _contradiction(c: TrainConfig) -> str | None:
     """The first pair of settings that cannot go together, or None."""
     if not c.file_lists:
         return "no file list given"
+    if c.stride[0] > c.slice[0] or c.stride[1] > c.slice[1]:
+        return (
+            f"stride {c.stride} is larger than the chip {c.slice}: chips would leave gaps "
+            "and prediction refuses such a checkpoint"
+        )
+    if c.resume and c.overwrite:
+        return "--resume and --overwrite contradict each other; give one"
     if c.norm not in _norm_kinds():
         return f"unknown normalisation {c.norm!r}; choose from {', '.join(_norm_kinds())}"
     if c.source_weights is not None and (

@@ -25,6 +25,7 @@ model, optimizer), then per epoch :func:`train_one_epoch`, :func:`validate_epoch
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from basiss.errors import BasissError
+from basiss.errors import BasissError, file_error
 from basiss.progress import progress
 from basiss.training.checkpoint import ModelSpec, resolve_device, save_checkpoint
 from basiss.training.config import BEST, LAST, LOG, TrainConfig
@@ -184,6 +185,21 @@ def make_spec(c: TrainConfig, sources: Sources, norm: dict[str, Any]) -> ModelSp
     )
 
 
+def refuse_existing_run(c: TrainConfig, out: Path) -> None:
+    """Refuse an ``out`` that is a file, or holds a run, unless resuming or overwriting.
+
+    Raises:
+        BasissError: naming ``out`` and what to pass.
+    """
+    if out.exists() and not out.is_dir():
+        raise file_error(out, "exists and is not a folder")
+    held = [name for name in (BEST, LAST, LOG) if (out / name).exists()]
+    if held and not (c.resume or c.overwrite):
+        raise file_error(
+            out, f"already holds a run ({', '.join(held)}); pass --resume or --overwrite"
+        )
+
+
 def prepare_run(c: TrainConfig, clock: Clock) -> Run:
     """Everything before the first epoch: sources, resume point, chips, model and optimizer."""
     c.check()
@@ -191,6 +207,7 @@ def prepare_run(c: TrainConfig, clock: Clock) -> Run:
         torch.set_num_threads(c.threads)
     device = resolve_device(c.device)
     out = Path(c.out)
+    refuse_existing_run(c, out)
     out.mkdir(parents=True, exist_ok=True)
     sources = load_sources(c)
     point = read_resume_point(c, out / LAST, sources)
@@ -442,7 +459,13 @@ def train(
         Paths, the best epoch and its validation metrics, and how the run ended.
     """
     clock = Clock.for_minutes(config.max_minutes)
-    run = prepare_run(config, clock)
+    created = not Path(config.out).exists()
+    try:
+        run = prepare_run(config, clock)
+    except BaseException:
+        if created:  # a failed start leaves no empty run folder behind
+            shutil.rmtree(config.out, ignore_errors=True)
+        raise
     stopped, epochs_run = Stop.EPOCHS, 0
     try:
         for epoch in range(run.state.epoch + 1, config.epochs + 1):
