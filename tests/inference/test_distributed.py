@@ -299,3 +299,31 @@ def test_task_error_and_killed_worker_still_give_the_complete_output(
     ref = predict_image(img, ckpt, tmp_path / "one", opts)
     _assert_same_outputs(ref, out)
     assert _leftovers(tmp_path / "d") == []
+
+
+def test_rerun_after_an_interrupted_run_reuses_its_blocks(ckpt, client, make_raster, tmp_path):
+    """Blocks left by an interrupted run (same key) are not submitted again; the output
+    equals one process's, and nothing is left over."""
+    from basiss.inference.predictor import checkpoint_digest
+    from basiss.inference.resume import block_dir, open_block_dir, run_key
+
+    img = make_raster(_image(8, 600, 200), name="resume.tif")
+    opts = PredictOptions(blend="cosine", threads=1, show_progress=False)
+    out = tmp_path / "d"
+    pred = load_predictor(ckpt, opts)
+    with open_raster(img) as ds:
+        scene = scene_info(ds, img, pred.spec, pred.chip, pred.stride)
+    plan = plan_blocks([len(scene.grid.rows)], 2, 3)[0]
+    key = run_key(checkpoint_digest(ckpt.resolve()), opts, pred.chip, pred.stride, img)
+    folder = open_block_dir(block_dir(out, "resume", key), key)
+    for first, stop in plan[: len(plan) // 2]:
+        blk.predict_block(pred, scene, first, stop, *blk.block_paths(folder, first, stop))
+    stale = out / ".resume_prob.part-999999999.tif"
+    stale.write_bytes(b"dead run")
+    got = dist.predict_distributed(
+        [img], ckpt, out, opts, scheduler=client, block_rows=3, timeout=TIMEOUT
+    )[0]
+    ref = predict_image(img, ckpt, tmp_path / "one", opts)
+    _assert_same_outputs(ref, got)
+    assert got.chips < ref.chips  # half of the blocks were reused
+    assert sorted(p.name for p in out.iterdir()) == ["resume_mask.tif", "resume_prob.tif"]
