@@ -7,7 +7,7 @@ import sys
 
 from basiss.cli._common import fraction, non_negative_int, positive
 
-HELP = "score predictions against truth masks or centerlines (F1, IoU, relaxed F1)"
+HELP = "score predictions against the truth: pixels (F1, IoU, relaxed F1), networks (APLS, TOPO)"
 
 DESCRIPTION = """\
 Score road predictions against the truth, per image and over all images.
@@ -19,8 +19,14 @@ rasters (uint8 0..255 or float 0..1) or 0/1 masks; truth is a mask raster
 (0/1, or 0/255 thresholded at 127) or centerline GeoJSON, buffered by
 --buffer-meters and rasterized on the prediction's grid.
 
+Road networks (basiss graph / predict --graph outputs: *_graph.gpkg, .graphml,
+.geojson, a SpaceNet CSV) are scored against centerline GeoJSON (or networks)
+with APLS (SpaceNet 3's metric: both directions and their harmonic mean) and
+TOPO. A folder holding rasters and networks gets both scores.
+
 Writes REPORT.json (micro, macro, per image, best threshold, relaxed) and
-REPORT.csv beside it (one row per image), and prints a table."""
+REPORT.csv beside it (one row per image), REPORT_network.json/.csv for the
+network scores, and prints the tables."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,13 +76,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--image",
         default=None,
         help="imagery (file or folder, matched by id) drawn under the figures; "
-        "its all-zero pixels are left out of the counts",
+        "its all-zero pixels are left out of the counts; georeferences SpaceNet CSV networks",
     )
+    net = parser.add_argument_group("road networks (APLS, TOPO)")
+    net.add_argument(
+        "--apls",
+        choices=("spacenet3", "apls_head"),
+        default="spacenet3",
+        help="APLS parameters: spacenet3 (control points every 200 m on curved edges, 500 "
+        "nodes) or apls_head (every 50 m on every edge, 1000 nodes); 4 m snapping",
+    )
+    net.add_argument("--no-topo", action="store_true", help="skip TOPO (holes and marbles)")
+    net.add_argument("--seed", type=non_negative_int, default=0, help="seeds node sampling")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate, print the table and say where the report went."""
-    from basiss.evaluation.score import evaluate, format_table
+    """Evaluate pixels and/or networks, print the tables and say where the reports went."""
+    from basiss.evaluation.matching import prediction_kinds
+
+    rasters, networks = prediction_kinds(args.pred)
+    if rasters or not networks:
+        _run_pixels(args)
+    if networks:
+        _run_networks(args)
+    if args.plots:
+        print(f"figures: {args.plots}")
+    return 0
+
+
+def _warn_unmatched(sides: dict[str, list[str]]) -> None:
+    for side, missed in sides.items():
+        if missed:
+            shown = ", ".join(missed[:5]) + (" ..." if len(missed) > 5 else "")
+            print(
+                f"basiss evaluate: warning: {len(missed)} {side} file(s) without a match: {shown}",
+                file=sys.stderr,
+            )
+
+
+def _run_pixels(args: argparse.Namespace) -> None:
+    from basiss.evaluation import evaluate, format_table
 
     report = evaluate(
         args.pred,
@@ -90,18 +129,44 @@ def run(args: argparse.Namespace) -> int:
         image=args.image,
     )
     print(format_table(report))
-    plain = report.to_json() if hasattr(report, "to_json") else report
-    for side in ("pred", "truth"):
-        missed = plain["unmatched"][side]
-        if missed:
-            print(
-                f"basiss evaluate: warning: {len(missed)} {side} file(s) without a match: "
-                + ", ".join(missed[:5])
-                + (" ..." if len(missed) > 5 else ""),
-                file=sys.stderr,
-            )
+    unmatched = report.unmatched
+    _warn_unmatched({s: [str(p) for p in getattr(unmatched, s)] for s in ("pred", "truth")})
+    for r in report.refused:
+        print(f"basiss evaluate: warning: {r.path}: {r.reason}", file=sys.stderr)
     if args.out:
         print(f"report: {args.out}")
-    if args.plots:
-        print(f"figures: {args.plots}")
-    return 0
+
+
+def _run_networks(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from basiss.evaluation.networks import (
+        DEFAULT_TOPO,
+        evaluate_networks,
+        format_network_table,
+    )
+
+    out = None
+    if args.out:
+        o = Path(args.out)
+        out = o.with_name(f"{o.stem}_network.json")
+    report = evaluate_networks(
+        args.pred,
+        args.truth,
+        out_json=out,
+        params=args.apls,
+        topo_params=None if args.no_topo else DEFAULT_TOPO,
+        image=args.image,
+        plots_dir=args.plots,
+        seed=args.seed,
+    )
+    print(f"road networks, APLS ({report.preset}) and TOPO:")
+    print(format_network_table(report))
+    _warn_unmatched(
+        {
+            "network": [str(p) for p in report.unmatched_pred],
+            "truth": [str(p) for p in report.unmatched_truth],
+        }
+    )
+    if out is not None:
+        print(f"network report: {out}")

@@ -29,6 +29,8 @@ _EXPORTS = {
     "extract_network": "basiss.graph.extract",
     "network_from_array": "basiss.graph.extract",
     "GraphWarning": "basiss.graph.extract",
+    "graph_image": "basiss.graph.run",
+    "graph_many": "basiss.graph.run",
 }
 
 __all__ = sorted(_EXPORTS)
