@@ -260,6 +260,29 @@ def match_files(pred: PathLike, truth: PathLike) -> Matching:
     return _match_by_id(preds, truths, _pred_rank, refused)
 
 
+def is_network_file(path: Path) -> bool:
+    """True for a road-network file: ``*_graph.<ext>`` from :mod:`basiss.graph`, any
+    GeoPackage or GraphML, or a SpaceNet CSV (a plain GeoJSON is centerlines, not a
+    prediction, unless named ``*_graph.geojson``)."""
+    name = path.name.lower()
+    if name.endswith((".gpkg", ".graphml", ".csv")):
+        return True
+    return name.endswith(VECTOR_SUFFIXES) and path.name.rsplit(".", 1)[0].endswith("_graph")
+
+
+def prediction_kinds(pred: PathLike) -> tuple[bool, bool]:
+    """``(has rasters, has networks)`` of a prediction file or folder.
+
+    A folder from ``basiss predict --graph`` holds both: its rasters are scored per pixel
+    and its networks with APLS.
+    """
+    p = Path(pred)
+    files = [p] if p.is_file() else sorted(p.iterdir()) if p.is_dir() else []
+    visible = [f for f in files if f.is_file() and not f.name.startswith(".")]
+    rasters = any(f.name.lower().endswith(RASTER_SUFFIXES) for f in visible)
+    return rasters, any(is_network_file(f) for f in visible)
+
+
 def _network_rank(p: Path) -> int:
     order = (".gpkg", ".graphml", ".geojson", ".json", ".csv")
     return order.index(p.suffix.lower()) if p.suffix.lower() in order else len(order)
@@ -278,6 +301,8 @@ def match_networks(pred: PathLike, truth: PathLike) -> Matching:
     """
     pred_p, truth_p = Path(pred), Path(truth)
     preds = list_files(pred_p, NETWORK_SUFFIXES, "road network")
+    if any(is_network_file(f) for f in preds):  # basiss outputs: leave other files alone
+        preds = [f for f in preds if is_network_file(f)]
     truths = list_files(truth_p, NETWORK_SUFFIXES, "truth network")
     if pred_p.is_file() and truth_p.is_file():
         ip, it = image_id(pred_p), image_id(truth_p)
