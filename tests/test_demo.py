@@ -27,18 +27,20 @@ def test_miniature_demo_end_to_end(tmp_path):
         threads=1,
     )
     result = run_demo(cfg, log=lines.append)
-    assert [ln for ln in lines if ln.startswith("[")][-1].startswith("[6/6]")
+    assert [ln for ln in lines if ln.startswith("[")][-1].startswith("[7/7]")
 
     summary = json.loads(result.report_json.read_text())
     for key in ("f1", "relaxed_f1"):
         assert isinstance(summary[key], float) and 0.0 <= summary[key] <= 1.0
         assert not math.isnan(summary[key])
-    for stage in ("sample", "masks", "train", "predict", "evaluate", "total"):
+    net = summary["network"]
+    assert 0.0 <= net["apls"] <= 1.0 and net["truth_length_km"] > 0
+    for stage in ("sample", "masks", "train", "predict", "graph", "evaluate", "total"):
         assert summary["seconds"][stage] >= 0.0
     for rel in summary["outputs"]:
         assert (out / rel).exists(), rel
     md = result.report_md.read_text()
-    assert "F1 (strict)" in md and "relaxed F1" in md
+    assert "F1 (strict)" in md and "relaxed F1" in md and "APLS" in md
 
     broad = out / "sample" / "broad_area" / "RGB-PanSharpen_AOI_9_Sample_broad.tif"
     prob = out / "predictions" / "RGB-PanSharpen_AOI_9_Sample_broad_prob.tif"

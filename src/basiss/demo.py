@@ -1,8 +1,9 @@
 """The main job: the whole pipeline, end to end, on the embedded sample.
 
 sample -> masks (with figures) -> train -> predict the broad-area scene
-(streamed, cosine blend) and the held-out test chips -> evaluate (strict and
-relaxed) -> ``report.md`` / ``report.json``. Defaults are sized so the demo
+(streamed, cosine blend) and the held-out test chips -> road network of the
+broad scene -> evaluate (strict and relaxed F1; APLS and TOPO of the network)
+-> ``report.md`` / ``report.json``. Defaults are sized so the demo
 finishes in about five minutes on a 2-core CPU; :class:`DemoConfig` scales it
 down to seconds for tests.
 """
@@ -22,6 +23,8 @@ from basiss.io.raster import atomic_output
 
 if TYPE_CHECKING:  # the stages load torch and geopandas: only when a step runs
     from basiss.evaluation import EvaluationReport
+    from basiss.evaluation.networks import NetworkReport
+    from basiss.graph.run import GraphOutputs
     from basiss.inference.predict import PredictOutputs
     from basiss.synthetic import SampleLayout
     from basiss.training import TrainResult
@@ -82,7 +85,7 @@ class DemoResult:
 
 
 #: The steps of a run, in order, as the log numbers them.
-STEPS = ("sample", "masks", "train", "predict", "evaluate", "report")
+STEPS = ("sample", "masks", "train", "predict", "graph", "evaluate", "report")
 
 
 @dataclass
@@ -104,12 +107,14 @@ class _Run:
         return self.out / "figures"
 
     @contextmanager
-    def step(self, name: str, what: str) -> Iterator[None]:
-        """Log ``[n/6] name: what`` and time the step into :attr:`seconds`."""
-        self.log(f"[{STEPS.index(name) + 1}/{len(STEPS)}] {name}: {what}")
+    def step(self, name: str, what: str, quiet: bool = False) -> Iterator[None]:
+        """Log ``[n/N] name: what`` (unless ``quiet``) and add the step's time to
+        :attr:`seconds` (a step may run in several parts)."""
+        if not quiet:
+            self.log(f"[{STEPS.index(name) + 1}/{len(STEPS)}] {name}: {what}")
         start = time.monotonic()
         yield
-        self.seconds[name] = time.monotonic() - start
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - start
 
 
 def run_demo(config: DemoConfig, log: Log = print) -> DemoResult:
@@ -126,11 +131,15 @@ def run_demo(config: DemoConfig, log: Log = print) -> DemoResult:
     csvs, broad_truth = _masks(run, layout)
     result = _train(run, csvs["train"])
     broad, has_test = _predict(run, layout, result.best_path, "test" in csvs)
+    graph = _graph(run, broad.prob_path)
     broad_report, test_report = _evaluate(run, layout, broad.prob_path, broad_truth, has_test)
+    network = _evaluate_network(run, layout, graph)
     log(f"[{len(STEPS)}/{len(STEPS)}] report")
     run.seconds["total"] = time.monotonic() - t_all
     summary = _summary(run, result, broad, broad_report, test_report)
+    summary["network"] = _network_summary(graph, network)
     outputs = _outputs(run.out, preview, broad_truth, broad)
+    outputs.update(_graph_outputs(run.out, graph))
     summary["outputs"] = outputs
     report_json, report_md = _write_report(run.out, summary, outputs)
     return DemoResult(report_json, report_md, summary)
@@ -263,6 +272,58 @@ def _predict(
     return broad, tested
 
 
+def _graph(run: _Run, broad_prob: Path) -> GraphOutputs:
+    """The road network of the broad scene's probability (streamed by row bands)."""
+    from basiss.graph import graph_image
+
+    with run.step("graph", "road network from the probability, by row bands"):
+        graph = graph_image(broad_prob, run.out / "graph")
+        run.log(
+            f"    {graph.nodes} nodes, {graph.edges} edges, {graph.length_m / 1000:.2f} km of road"
+        )
+    return graph
+
+
+def _evaluate_network(run: _Run, layout: SampleLayout, graph: GraphOutputs) -> NetworkReport:
+    """APLS (SpaceNet 3 settings) and TOPO of the broad scene's network vs its centerlines."""
+    from basiss.evaluation.networks import evaluate_networks
+
+    with run.step("evaluate", "APLS and TOPO of the road network", quiet=True):
+        return evaluate_networks(
+            graph.paths["gpkg"],
+            layout.broad_labels,
+            out_json=run.out / "evaluation_network.json",
+            params="spacenet3",
+            image=layout.broad_image,
+            plots_dir=run.figures,
+        )
+
+
+def _network_summary(graph: GraphOutputs, report: NetworkReport) -> dict[str, Any]:
+    """The network's size and scores for the summary."""
+    (r,) = report.images
+    return {
+        "nodes": graph.nodes,
+        "edges": graph.edges,
+        "length_km": round(graph.length_m / 1000, 3),
+        "truth_length_km": round(r.truth_length_m / 1000, 3),
+        "apls": r.apls.apls,
+        "apls_gt_onto_prop": r.apls.gt_onto_prop,
+        "apls_prop_onto_gt": r.apls.prop_onto_gt,
+        "topo_f1": r.topo.f1 if r.topo is not None else None,
+    }
+
+
+def _graph_outputs(out: Path, graph: GraphOutputs) -> dict[str, str]:
+    """The network files of the run and what they are."""
+    gpkg = graph.paths["gpkg"]
+    return {
+        str(gpkg.relative_to(out)): "road network of the broad scene (edges + nodes layers)",
+        str(gpkg.with_suffix(".geojson").relative_to(out)): "the same network, EPSG:4326",
+        "evaluation_network.json": "APLS (SpaceNet 3 settings) and TOPO of the network",
+    }
+
+
 def _evaluate(
     run: _Run, layout: SampleLayout, broad_prob: Path, broad_truth: Path, with_test: bool
 ) -> tuple[EvaluationReport, EvaluationReport | None]:
@@ -270,7 +331,7 @@ def _evaluate(
     from basiss.evaluation import evaluate
 
     c = run.config
-    with run.step("evaluate", f"strict and relaxed ({c.relax_px} px) F1"):
+    with run.step("evaluate", f"strict and relaxed ({c.relax_px} px) F1, APLS, TOPO"):
         broad = evaluate(
             broad_prob,
             broad_truth,
@@ -368,6 +429,18 @@ def _write_report(out: Path, summary: dict[str, Any], outputs: dict[str, str]) -
     return report_json, report_md
 
 
+def _network_lines(net: dict[str, Any] | None) -> list[str]:
+    """Report rows of the road network's scores."""
+    if not net:
+        return []
+    return [
+        f"| road network APLS (SpaceNet 3; gt->prop / prop->gt) | {_fmt(net['apls'])} "
+        f"({_fmt(net['apls_gt_onto_prop'])} / {_fmt(net['apls_prop_onto_gt'])}) |",
+        f"| road network TOPO F1 | {_fmt(net['topo_f1'])} |",
+        f"| road length, network / truth (km) | {net['length_km']} / {net['truth_length_km']} |",
+    ]
+
+
 def _fmt(v: Any) -> str:
     """A report cell: floats to three decimals."""
     return f"{v:.3f}" if isinstance(v, float) else str(v)
@@ -393,6 +466,7 @@ def _markdown(s: dict[str, Any], outputs: dict[str, str]) -> str:
         f"| relaxed F1 ({s['relax_px']} px) | {_fmt(s['relaxed_f1'])} |",
         f"| test chips F1 (strict / relaxed) | {_fmt(s['test_chips_f1'])} / "
         f"{_fmt(s['test_chips_relaxed_f1'])} |",
+        *_network_lines(s.get("network")),
         "",
         "## Time per stage (seconds)",
         "",
