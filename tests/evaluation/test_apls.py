@@ -14,7 +14,11 @@ from basiss.evaluation.apls import AplsParams, AplsResult, Weight, apls
 from basiss.graph.from_lines import network_from_lines, read_line_network
 
 UTM = "EPSG:32611"
-TOL = 0.01
+TOL = 0.01  # what issue 15 asks of the 42 reference scores
+#: What is measured (2.7e-4): the reference measures unsplit edges on a sphere and split
+#: pieces in UTM metres; basiss uses geodesic metres throughout. Mimicking the reference's
+#: lengths brings the worst to 1.1e-5, so anything above this is a real change.
+CLOSE = 1e-3
 
 
 def _grid(n: int = 4, step: float = 100.0, skip: set[int] | None = None) -> list[LineString]:
@@ -62,6 +66,7 @@ def test_reference_scores(reference: list[dict]) -> None:
     worst = max(diffs)
     print(f"max |APLS - reference| = {worst[0]:.4f} ({worst[1:]})")
     assert worst[0] <= TOL, sorted(diffs)[-6:]
+    assert worst[0] <= CLOSE, sorted(diffs)[-6:]
 
 
 def test_identical_networks_score_one() -> None:

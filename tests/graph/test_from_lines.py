@@ -74,10 +74,40 @@ def test_short_components_dropped_and_duplicates_removed() -> None:
     assert network_from_lines(lines, "EPSG:32611", min_component_m=0).number_of_edges() == 2
 
 
-def _write(path: Path, geometries: list[dict]) -> Path:
-    feats = [{"type": "Feature", "properties": {}, "geometry": g} for g in geometries]
+def test_ring_hanging_from_a_node_is_dropped_unless_kept() -> None:
+    road = LineString([(0, 0), (100, 0)])
+    loop = LineString([(100, 0), (140, 20), (140, -20), (100, 0)])  # cul-de-sac loop
+    g = network_from_lines([road, loop], "EPSG:32611")
+    assert g.number_of_nodes() == 2 and g.number_of_edges() == 1
+    assert nx.number_of_selfloops(g) == 0
+    kept = network_from_lines([road, loop], "EPSG:32611", keep_rings=True)
+    assert kept.number_of_edges() == 2 and nx.number_of_selfloops(kept) == 1
+    (ring,) = [d for u, v, d in kept.edges(data=True) if u == v]
+    assert ring["length_m"] == pytest.approx(loop.length)
+    # a closed ring touching no node stays, every vertex a node (as osmnx leaves it)
+    alone = network_from_lines([LineString([(0, 0), (50, 0), (50, 50), (0, 0)])], "EPSG:32611")
+    assert alone.number_of_nodes() == 3 and alone.number_of_edges() == 3
+
+
+def _write(path: Path, geometries: list[dict], props: list[dict] | None = None) -> Path:
+    props = props or [{} for _ in geometries]
+    feats = [
+        {"type": "Feature", "properties": p, "geometry": g}
+        for g, p in zip(geometries, props, strict=True)
+    ]
     path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
     return path
+
+
+def test_read_line_network_oneway_only_when_asked(tmp_path: Path) -> None:
+    # a two-way road continued end to end by a one-way one: the reference merges them
+    a = {"type": "LineString", "coordinates": [[LON, LAT], [LON + D, LAT]]}
+    b = {"type": "LineString", "coordinates": [[LON + D, LAT], [LON + 2 * D, LAT]]}
+    path = _write(tmp_path / "osm.geojson", [a, b], [{"oneway": "None"}, {"oneway": "yes"}])
+    g = read_line_network(path)
+    assert g.number_of_nodes() == 2 and g.number_of_edges() == 1
+    honoured = read_line_network(path, honour_oneway=True)
+    assert honoured.number_of_nodes() == 3 and honoured.number_of_edges() == 2
 
 
 def test_read_line_network(tmp_path: Path) -> None:

@@ -36,7 +36,14 @@ anew here. For a truth network G and a proposal G':
 Edge cases: an empty proposal scores 0; an empty truth with an empty proposal scores 1
 (nothing to find and nothing invented); an empty truth with a non-empty proposal 0.
 Identical networks score 1. Node ids of the two graphs never collide here (the
-reference can confuse a truth node with a proposal node of the same id).
+reference, reading GeoJSON, numbers truth points from 1 and proposal points from 501:
+a truth control point whose id names a proposal node is not snapped, and takes that
+node's routes; none of the seven reference pairs has such a collision).
+
+Lengths: every edge weighs its ``length_m`` (true metres), split in proportion when a
+point is inserted. The reference weighs an unsplit edge by its great-circle length and
+each piece of a split edge by its planar UTM length; on the reference pairs that moves
+scores by at most 3e-4 (1e-5 when mimicked).
 """
 
 from __future__ import annotations
