@@ -50,9 +50,11 @@ def run(args: argparse.Namespace) -> int:
     result = run_demo(config, log=lambda line: print(line, flush=True))
     s = result.summary
     print()
+    net = s["network"]
     print(
         f"broad scene: F1 {s['f1']:.3f} (strict), relaxed F1 {s['relaxed_f1']:.3f} "
-        f"at {s['relax_px']} px; total {s['seconds']['total']:.0f} s"
+        f"at {s['relax_px']} px; road network APLS {net['apls']:.3f} (SpaceNet 3), "
+        f"TOPO F1 {net['topo_f1']:.3f}; total {s['seconds']['total']:.0f} s"
     )
     print(f"report: {result.report_md}  (and {result.report_json.name}, figures/ beside it)")
     return 0
