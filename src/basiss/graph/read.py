@@ -270,7 +270,7 @@ def read_geojson(path: str | os.PathLike[str]) -> nx.MultiGraph:
     """Read basiss's network GeoJSON exactly, or any GeoJSON of centerlines as a network.
 
     Centerlines go through :func:`basiss.graph.from_lines.read_line_network` (nodes where
-    lines share vertices, OSM ``oneway`` honoured, as the APLS reference reads them).
+    lines share vertices; every road two-way, as the APLS reference reads them).
 
     Raises:
         BasissError: the file does not parse, or holds Points/Polygons where roads belong.
@@ -286,7 +286,7 @@ def read_geojson(path: str | os.PathLike[str]) -> nx.MultiGraph:
         return nx.MultiGraph(**graph)  # no roads (basiss's own empty network, or none)
     from basiss.graph.from_lines import read_line_network
 
-    return read_line_network(p)  # honours OSM ``oneway``, as the APLS reference does
+    return read_line_network(p)
 
 
 def _one_image(path: Path, graphs: dict[str, nx.MultiGraph], image_id: str | None) -> nx.MultiGraph:
