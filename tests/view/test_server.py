@@ -62,7 +62,7 @@ def test_vectors(server: ViewServer, view_scene) -> None:
     ring = fp["features"][0]["geometry"]["coordinates"][0]
     for corner in [(-0.5, -0.5), (-0.5, 511.5), (511.5, 511.5), (511.5, -0.5)]:
         lonlat = view_scene.lonlat(*corner)
-        assert min(abs(lon - lonlat[0]) + abs(lat - lonlat[1]) for lon, lat in ring) < 2e-7
+        assert min(abs(lon - lonlat[0]) + abs(lat - lonlat[1]) for lon, lat in ring) < 5e-7
     assert get(server, "/vectors/nothing.geojson")[0] == 404
 
 

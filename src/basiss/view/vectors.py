@@ -31,30 +31,22 @@ def _rounded(geom: shapely.Geometry) -> dict[str, Any]:
     return shapely.geometry.mapping(shapely.set_precision(geom, 10.0**-DIGITS))
 
 
-def footprint(path: Path, densify: int = 16) -> shapely.Polygon:
-    """A raster's outline in EPSG:4326, each side cut in ``densify`` steps so the curved
-    edges of a reprojected footprint stay within it.
+def footprint(path: Path) -> shapely.Polygon:
+    """A raster's outline in EPSG:4326 (densified, as the STAC item's footprint).
 
     Raises:
         BasissError: the raster cannot be read or has no CRS.
     """
+    from basiss.io.stac import lonlat_footprint
+
     try:
         with rasterio.open(path) as ds:
-            crs, (w, s, e, n) = ds.crs, ds.bounds
+            crs, bounds = ds.crs, ds.bounds
     except rasterio.errors.RasterioError as exc:
         raise file_error(path, f"cannot read raster ({str(exc).splitlines()[0]})") from None
     if crs is None:
         raise file_error(path, "raster has no CRS: cannot be placed on a map")
-    t = [i / densify for i in range(densify)]
-    ring = (
-        [(w + (e - w) * f, n) for f in t]
-        + [(e, n + (s - n) * f) for f in t]
-        + [(e + (w - e) * f, s) for f in t]
-        + [(w, s + (n - s) * f) for f in t]
-    )
-    to_ll = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    lon, lat = to_ll.transform([p[0] for p in ring], [p[1] for p in ring])
-    return shapely.Polygon(zip(lon, lat, strict=True))
+    return lonlat_footprint(crs, bounds)
 
 
 def footprints(scenes: dict[str, Path]) -> dict[str, Any]:
