@@ -229,7 +229,11 @@ def near(mask: np.ndarray, radius: int, block_rows: int = 1024) -> np.ndarray:
 
 
 def relaxed_counts(
-    pred: np.ndarray, truth: np.ndarray, relax_px: int, valid: np.ndarray | None = None
+    pred: np.ndarray,
+    truth: np.ndarray,
+    relax_px: int,
+    valid: np.ndarray | None = None,
+    core: slice | None = None,
 ) -> RelaxedCounts:
     """Relaxed precision/recall ingredients with a tolerance of ``relax_px`` pixels.
 
@@ -241,16 +245,22 @@ def relaxed_counts(
         truth: ``(rows, cols)`` true road.
         relax_px: tolerance in pixels (Euclidean distance), >= 0.
         valid: optional bool mask of the pixels to evaluate.
+        core: count only these rows (a band of a scene). The counts are those of the
+            whole scene's rows when the arrays hold ``relax_px`` rows above and below
+            ``core`` (fewer at the scene's edges): every neighbour within the tolerance
+            is then in the arrays.
 
     Returns:
         :class:`RelaxedCounts` ``(pred_near, pred_total, truth_near, truth_total)``.
     """
     p, t, _ = _masked(pred, truth, valid)
+    rows = slice(None) if core is None else core
+    pc, tc = p[rows], t[rows]
     return RelaxedCounts(
-        pred_near=int(np.count_nonzero(p & near(t, relax_px))),
-        pred_total=int(np.count_nonzero(p)),
-        truth_near=int(np.count_nonzero(t & near(p, relax_px))),
-        truth_total=int(np.count_nonzero(t)),
+        pred_near=int(np.count_nonzero(pc & near(t, relax_px)[rows])),
+        pred_total=int(np.count_nonzero(pc)),
+        truth_near=int(np.count_nonzero(tc & near(p, relax_px)[rows])),
+        truth_total=int(np.count_nonzero(tc)),
     )
 
 

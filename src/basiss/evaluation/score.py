@@ -1,31 +1,36 @@
-"""Score road predictions against the truth: pair files, read them onto one grid, count.
+"""Score road predictions against the truth: pair files, read them band by band, count.
 
 The steps have their own homes, each stating its rules: pairing files by image id in
 :mod:`basiss.evaluation.matching`, reading a prediction or truth onto one grid (and which
-pixels count) in :mod:`basiss.evaluation.layers`, the metrics in
-:mod:`basiss.evaluation.metrics` (pure), and the typed report with its JSON, CSV and table
-in :mod:`basiss.evaluation.report`. This module runs them, one image at a time.
+pixels count) in :mod:`basiss.evaluation.layers`, the bands and their sums in
+:mod:`basiss.evaluation.bands` and :mod:`basiss.evaluation.stream`, the metrics in
+:mod:`basiss.evaluation.metrics` (pure), the figure's overview in
+:mod:`basiss.evaluation.overview`, and the typed report with its JSON, CSV and table
+in :mod:`basiss.evaluation.report`. This module runs them, one image at a time; an
+image is read one band of rows at a time, so memory does not grow with the scene.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+import rasterio
 
 from basiss.errors import BasissError, file_error
 from basiss.evaluation import metrics
 from basiss.evaluation.layers import (
-    Layer,
-    align_to,
+    AlignedPrediction,
+    PredictionRows,
+    TruthRows,
     grid_mismatch,
     image_overview,
-    image_valid,
-    rasterize_truth,
-    read_prediction,
-    read_truth_raster,
+    open_image_valid,
+    open_prediction,
+    open_truth_lines,
+    open_truth_raster,
 )
 from basiss.evaluation.matching import Match, is_vector, match_files, match_images
 from basiss.evaluation.report import (
@@ -37,96 +42,107 @@ from basiss.evaluation.report import (
     format_table,
     write_report,
 )
+from basiss.evaluation.stream import PairRows, PixelTally, ScoreOptions, tally_pair
 from basiss.io.raster import PathLike
 from basiss.progress import progress
 
-__all__ = ["evaluate", "format_table", "score_pair"]
+if TYPE_CHECKING:
+    from basiss.evaluation.overview import OverviewTally
+
+__all__ = ["ScoreOptions", "evaluate", "evaluate_with", "format_table", "open_pair", "score_pair"]
 
 #: Largest side (pixels) of a figure panel; bigger scenes are max-pooled down.
 PLOT_MAX_SIDE = 2000
+#: GDAL's block cache while scoring (bytes): a few bands' worth, so the cache does not
+#: grow with the scene (GDAL's default is 5% of the machine's memory).
+CACHE_BYTES = 64 << 20
 
 
-@dataclass(frozen=True)
-class ScoreOptions:
-    """How one pair is scored (the settings of :func:`evaluate`)."""
+@contextlib.contextmanager
+def open_pair(pair: Match, image: Path | None, opts: ScoreOptions) -> Iterator[PairRows]:
+    """Open a pair on one grid (the truth's, or the prediction's for a GeoJSON truth).
 
-    threshold: float = 0.5
-    relax_px: int | None = None
-    buffer_meters: float = 2.0
-    align: bool = False
-    sweep_thresholds: tuple[float, ...] = metrics.DEFAULT_THRESHOLDS
-
-
-@dataclass(frozen=True)
-class Scene:
-    """A pair read onto one grid.
-
-    Attributes:
-        pred: the prediction layer (probability or mask).
-        pred_mask: ``(rows, cols)`` bool road at the threshold.
-        truth: ``(rows, cols)`` bool true road.
-        valid: bool of the pixels that count, or None for all of them.
-        empty_reason: why not one pixel counts, or None when some do.
+    Raises:
+        BasissError: an unreadable file or prediction, a grid mismatch without
+            ``opts.align``, a grid without the georeference a step needs, or imagery
+            whose size differs from the grid.
     """
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(open_prediction(pair.pred))
+        pred: PredictionRows = source
+        truth: TruthRows
+        if is_vector(pair.truth):
+            grid = source.grid
+            truth = open_truth_lines(pair.truth, grid, pair.pred, opts.buffer_meters)
+        else:
+            truth_raster = stack.enter_context(open_truth_raster(pair.truth))
+            grid = truth_raster.grid
+            truth = truth_raster
+            problem = grid_mismatch(source.grid, grid)
+            if problem is not None:
+                if not opts.align:
+                    raise file_error(
+                        pair.pred,
+                        f"grid differs from truth {pair.truth} ({problem}); "
+                        "use --align to resample the prediction onto the truth grid",
+                    )
+                pred = AlignedPrediction(source, grid, pair.truth)
+        img = None
+        if image is not None:
+            img = stack.enter_context(open_image_valid(image, grid.height, grid.width))
+        yield PairRows(source, pred, truth, img, grid, opts.threshold)
 
-    pred: Layer
-    pred_mask: np.ndarray
-    truth: np.ndarray
-    valid: np.ndarray | None
-    empty_reason: str | None = None
+
+def empty_reason(pair: PairRows, tally: PixelTally) -> str | None:
+    """Why not one pixel of a scored pair counts, or None when some do."""
+    if tally.valid_pixels > 0:
+        return None
+    if pair.grid.width * pair.grid.height == 0:
+        return "the grid has no pixel"
+    if not pair.source.any_valid():
+        return "the prediction is nodata everywhere"
+    if pair.aligned and tally.pred_valid == 0:
+        return "the prediction does not overlap the truth grid (--align)"
+    if pair.image is not None:
+        return f"the image {pair.image.path.name} is nodata (0) wherever the prediction is valid"
+    return "no pixel counts"
 
 
-def _none_valid(valid: np.ndarray | None) -> bool:
-    return valid is not None and not valid.any()
+def score_pair(
+    pair: Match, image: Path | None, opts: ScoreOptions, plots_dir: Path | None = None
+) -> ImageResult:
+    """Score one pair band by band: strict, relaxed (with ``relax_px``) and the sweep.
 
-
-def load_pair(pair: Match, image: Path | None, opts: ScoreOptions) -> Scene:
-    """Read a pair onto one grid (the truth's, or the prediction's for a GeoJSON truth).
-
-    A scene where not one pixel counts carries the reason in ``empty_reason``.
+    Draws its figure in ``plots_dir`` (when given and the pair has a valid pixel). A pair
+    without a valid pixel is returned not scored, with the reason.
     """
-    p_layer = read_prediction(pair.pred)
-    reason = "the prediction is nodata everywhere" if _none_valid(p_layer.valid) else None
-    if is_vector(pair.truth):
-        t_layer = rasterize_truth(pair.truth, p_layer, opts.buffer_meters)
-    else:
-        t_layer = read_truth_raster(pair.truth)
-        problem = grid_mismatch(p_layer, t_layer)
-        if problem is not None:
-            if not opts.align:
-                raise file_error(
-                    pair.pred,
-                    f"grid differs from truth {pair.truth} ({problem}); "
-                    "use --align to resample the prediction onto the truth grid",
-                )
-            p_layer = align_to(p_layer, t_layer)
-            if reason is None and _none_valid(p_layer.valid):
-                reason = "the prediction does not overlap the truth grid (--align)"
-    valid = p_layer.valid
-    if image is not None:
-        iv = image_valid(image, t_layer.height, t_layer.width)
-        valid = iv if valid is None else valid & iv
-        if reason is None and _none_valid(valid):
-            reason = f"the image {image.name} is nodata (0) wherever the prediction is valid"
-    pred_mask = p_layer.data >= opts.threshold if p_layer.is_prob else p_layer.data
-    if reason is None and pred_mask.size == 0:
-        reason = "the grid has no pixel"
-    return Scene(p_layer, pred_mask, t_layer.data, valid, reason)
+    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES), open_pair(pair, image, opts) as rows:
+        overview = None
+        if plots_dir is not None:
+            from basiss.evaluation.overview import OverviewTally
+            from basiss.viz.plots import overview_factor
 
-
-def score_pair(pair: Match, scene: Scene, opts: ScoreOptions) -> ImageResult:
-    """Count one pair read onto one grid: strict, relaxed (with ``relax_px``) and the sweep."""
-    pred_mask, truth, valid = scene.pred_mask, scene.truth, scene.valid
-    counts = metrics.confusion(pred_mask, truth, valid)
-    relaxed = None
-    if opts.relax_px is not None:
-        relaxed = metrics.relaxed_counts(pred_mask, truth, opts.relax_px, valid)
+            shape = (rows.grid.height, rows.grid.width)
+            factor = overview_factor(shape, PLOT_MAX_SIDE)
+            overview = OverviewTally(shape, factor, rows.pred.is_prob)
+        on_band = overview.add if overview is not None else None
+        tally = tally_pair(rows, opts, on_band, desc=pair.ident)
+        reason = empty_reason(rows, tally)
+    if reason is not None:
+        return ImageResult.not_scored(
+            pair.ident, pair.pred, pair.truth, f"no valid pixel: {reason}"
+        )
     sweep = t_best = f1_best = None
-    if scene.pred.is_prob:
-        sweep = tuple(metrics.threshold_sweep(scene.pred.data, truth, opts.sweep_thresholds, valid))
+    if tally.sweep is not None:
+        sweep = tuple(tally.sweep)
         t_best, c_best = metrics.best_threshold(sweep, opts.sweep_thresholds)
         f1_best = c_best.f1
-    return ImageResult(pair.ident, pair.pred, pair.truth, counts, relaxed, sweep, t_best, f1_best)
+    result = ImageResult(
+        pair.ident, pair.pred, pair.truth, tally.counts, tally.relaxed, sweep, t_best, f1_best
+    )
+    if overview is not None and plots_dir is not None:
+        _plot_one(result, overview, image, plots_dir)
+    return result
 
 
 def evaluate(
@@ -177,20 +193,36 @@ def evaluate(
     opts = ScoreOptions(
         threshold, relax_px, buffer_meters, align, tuple(sorted(set(thresholds) | {threshold}))
     )
+    return evaluate_with(pred, truth, opts, out_json, plots_dir, image)
+
+
+def evaluate_with(
+    pred: PathLike,
+    truth: PathLike,
+    opts: ScoreOptions,
+    out_json: PathLike | None = None,
+    plots_dir: PathLike | None = None,
+    image: PathLike | None = None,
+) -> EvaluationReport:
+    """:func:`evaluate` with its settings in one :class:`ScoreOptions` (checked by the caller).
+
+    ``opts`` also holds what :func:`evaluate` picks itself, the rows per band
+    (``opts.band_rows``); the scores do not depend on it.
+    """
     matching = match_files(pred, truth)
     images = match_images(image, matching.pairs)
     plots = Path(plots_dir) if plots_dir is not None else None
     results = [
-        _evaluate_one(pair, images.get(pair.ident), opts, plots)
+        score_pair(pair, images.get(pair.ident), opts, plots)
         for pair in progress(matching.pairs, desc="evaluate", unit="image")
     ]
     if not any(r.status is ImageStatus.SCORED for r in results):
         why = "; ".join(f"{r.ident}: {r.reason}" for r in results[:3])
         raise file_error(Path(pred), f"nothing to score, no image has a valid pixel ({why})")
     report = EvaluationReport(
-        threshold,
-        buffer_meters,
-        relax_px,
+        opts.threshold,
+        opts.buffer_meters,
+        opts.relax_px,
         opts.sweep_thresholds,
         results,
         Unmatched(tuple(matching.unmatched_pred), tuple(matching.unmatched_truth)),
@@ -199,20 +231,6 @@ def evaluate(
     if out_json is not None:
         write_report(report, out_json)
     return report
-
-
-def _evaluate_one(
-    pair: Match, image: Path | None, opts: ScoreOptions, plots_dir: Path | None
-) -> ImageResult:
-    """Read and score one pair (drawing its figure); a pair without valid pixel is skipped."""
-    scene = load_pair(pair, image, opts)
-    if scene.empty_reason is not None:
-        reason = f"no valid pixel: {scene.empty_reason}"
-        return ImageResult.not_scored(pair.ident, pair.pred, pair.truth, reason)
-    result = score_pair(pair, scene, opts)
-    if plots_dir is not None:
-        _plot_one(result, scene, image, plots_dir)
-    return result
 
 
 def check_report_path(out_json: PathLike) -> None:
@@ -231,23 +249,15 @@ def check_report_path(out_json: PathLike) -> None:
         raise file_error(parent, "is a file, not a folder; cannot write the report under it")
 
 
-def _plot_one(result: ImageResult, scene: Scene, image: Path | None, plots_dir: Path) -> Path:
+def _plot_one(
+    result: ImageResult, overview: OverviewTally, image: Path | None, plots_dir: Path
+) -> Path:
     """The figure of one image: truth | prediction | overlay, over the imagery when given."""
     from basiss.viz import plots
 
-    truth_mask = scene.truth
-    factor = plots.overview_factor(truth_mask.shape, PLOT_MAX_SIDE)
-    shape = plots.pooled_shape(truth_mask.shape, factor)
-    rgb = image_overview(image, shape) if image is not None else None
+    rgb = image_overview(image, overview.shape) if image is not None else None
     c = result.counts
     title = f"{result.ident}: F1 {c.f1:.3f}  IoU {c.iou:.3f}  P {c.precision:.3f}  R {c.recall:.3f}"
-    return plots.evaluation_figure(
-        plots_dir / f"{result.ident}_eval.png",
-        truth_mask,
-        scene.pred_mask,
-        prob=scene.pred.data if scene.pred.is_prob else None,
-        valid=scene.valid,
-        image=rgb,
-        title=title,
-        max_side=PLOT_MAX_SIDE,
+    return plots.draw_evaluation(
+        plots_dir / f"{result.ident}_eval.png", overview.overview(), image=rgb, title=title
     )

@@ -8,6 +8,7 @@ figure in :mod:`basiss.viz.masks`, the sample preview in :mod:`basiss.viz.sample
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -184,6 +185,50 @@ def overlay_rgb(
     return out
 
 
+@dataclass(frozen=True)
+class EvaluationOverview:
+    """The max-pooled panels of the evaluation figure (see :func:`evaluation_overview`).
+
+    Attributes:
+        truth: true road (valid pixels only).
+        middle: the probability (0 outside valid pixels) or the predicted road.
+        tp, fp, fn: the overlay's classes.
+        is_prob: whether ``middle`` is a probability.
+        factor: the pooling factor (1 = full resolution).
+    """
+
+    truth: np.ndarray
+    middle: np.ndarray
+    tp: np.ndarray
+    fp: np.ndarray
+    fn: np.ndarray
+    is_prob: bool
+    factor: int
+
+
+def evaluation_overview(
+    truth: np.ndarray,
+    pred: np.ndarray,
+    prob: np.ndarray | None,
+    valid: np.ndarray | None,
+    factor: int,
+) -> EvaluationOverview:
+    """The panels of :func:`evaluation_figure` for full-resolution ``(rows, cols)`` arrays
+    (or a band of them: max pooling of bands starting at multiples of ``factor`` stacks)."""
+    v = np.ones(truth.shape, dtype=bool) if valid is None else valid
+    t, p = truth & v, pred & v
+    middle = max_pool(np.where(v, prob, 0.0), factor) if prob is not None else max_pool(p, factor)
+    return EvaluationOverview(
+        truth=max_pool(t, factor),
+        middle=middle,
+        tp=max_pool(t & p, factor),
+        fp=max_pool(p & ~t, factor),
+        fn=max_pool(t & ~p, factor),
+        is_prob=prob is not None,
+        factor=factor,
+    )
+
+
 def evaluation_figure(
     path: str | os.PathLike[str],
     truth: np.ndarray,
@@ -209,32 +254,46 @@ def evaluation_figure(
         max_side: larger scenes are max-pooled down to at most this many pixels a side.
     """
     factor = overview_factor(truth.shape, max_side)
-    v = np.ones(truth.shape, dtype=bool) if valid is None else valid
-    t, p = truth & v, pred & v
-    tp = max_pool(t & p, factor)
-    fp = max_pool(p & ~t, factor)
-    fn = max_pool(t & ~p, factor)
-    t_small = max_pool(t, factor)
-    shape = t_small.shape
+    overview = evaluation_overview(truth, pred, prob, valid, factor)
+    return draw_evaluation(path, overview, image, title)
+
+
+def draw_evaluation(
+    path: str | os.PathLike[str],
+    overview: EvaluationOverview,
+    image: np.ndarray | None = None,
+    title: str = "",
+) -> Path:
+    """Save the evaluation figure of pooled panels (built whole or band by band) as a PNG.
+
+    Args:
+        path: the PNG to write.
+        overview: the pooled panels.
+        image: optional ``(bands, r, c)`` imagery at the overview's size; grey when absent.
+        title: figure title.
+    """
+    shape = overview.truth.shape
     if image is not None:
         bg = rgb_for_display(image)
         if bg.shape[:2] != shape:
             raise ValueError(f"image overview {bg.shape[:2]} != mask overview {shape}")
     else:
         bg = np.full((*shape, 3), 128, dtype=np.uint8)
-    middle = max_pool(np.where(v, prob, 0.0), factor) if prob is not None else max_pool(p, factor)
+    is_prob, factor = overview.is_prob, overview.factor
     fig, axes = new_figure(3, size=PANEL_INCHES)
-    axes[0, 0].imshow(t_small, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axes[0, 0].imshow(overview.truth, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     axes[0, 0].set_title("truth")
     axes[0, 1].imshow(
-        middle,
-        cmap="magma" if prob is not None else "gray",
+        overview.middle,
+        cmap="magma" if is_prob else "gray",
         vmin=0,
         vmax=1,
         interpolation="nearest",
     )
-    axes[0, 1].set_title("prediction (probability)" if prob is not None else "prediction")
-    axes[0, 2].imshow(overlay_rgb(bg, tp, fp, fn), interpolation="nearest")
+    axes[0, 1].set_title("prediction (probability)" if is_prob else "prediction")
+    axes[0, 2].imshow(
+        overlay_rgb(bg, overview.tp, overview.fp, overview.fn), interpolation="nearest"
+    )
     axes[0, 2].set_title("overlay")
     handles = [
         Patch(color=np.array(c) / 255.0, label=name)
