@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,13 +21,20 @@ import morecantile
 import numpy as np
 import rasterio
 from PIL import Image
-from rio_tiler.errors import PointOutsideBounds, RioTilerError, TileOutsideBounds
+from rio_tiler.errors import (
+    NoOverviewWarning,
+    PointOutsideBounds,
+    RioTilerError,
+    TileOutsideBounds,
+)
 from rio_tiler.io import Reader
 
 from basiss.errors import file_error
 from basiss.view import style
 
 TMS = morecantile.tms.get("WebMercatorQuad")
+# rio-tiler warns on every open of a file without overviews; the page's min zoom handles it
+warnings.filterwarnings("ignore", category=NoOverviewWarning)
 TILE_SIZE = 256
 #: Zoom levels drawn below the coarsest overview (each level reads 4x more pixels a tile).
 ZOOMS_BELOW_OVERVIEWS = 2
