@@ -71,3 +71,17 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["graph", str(three), "--out", str(tmp_path / "o"), "--spur-m", "-1"])
     assert exc.value.code == 2
+
+
+def test_a_raster_without_crs_warns_in_one_line(tmp_path, capsys):
+    mask = np.zeros((60, 80), np.uint8)
+    mask[28:34, :] = 1
+    path = tmp_path / "nocrs_mask.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", width=80, height=60, count=1, dtype="uint8",
+        transform=from_origin(0, 60, 1, 1),
+    ) as ds:  # fmt: skip
+        ds.write(mask[None])
+    assert main(["graph", str(path), "--out", str(tmp_path / "o"), "--formats", "gpkg"]) == 0
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("basiss graph: warning: ") and "CRS" in err[0]

@@ -327,3 +327,23 @@ def test_rerun_after_an_interrupted_run_reuses_its_blocks(ckpt, client, make_ras
     _assert_same_outputs(ref, got)
     assert got.chips < ref.chips  # half of the blocks were reused
     assert sorted(p.name for p in out.iterdir()) == ["resume_mask.tif", "resume_prob.tif"]
+
+
+def test_graph_on_the_cluster_equals_graph_in_one_process(ckpt, client, make_raster, tmp_path):
+    from test_predict_graph import _roads, same_network
+
+    from basiss.graph.options import GraphOptions
+    from basiss.graph.read import read_network
+
+    img = make_raster(_roads(260, 200), name="net.tif")
+    opts = PredictOptions(threads=1, show_progress=False)
+    graph = GraphOptions(spur_m=0.0, min_component_m=0.0)
+    one = predict_image(img, ckpt, tmp_path / "one", opts, graph=graph)
+    (dask,) = dist.predict_distributed(
+        [img], ckpt, tmp_path / "dask", opts, scheduler=client, block_rows=2, graph=graph,
+        timeout=TIMEOUT,
+    )  # fmt: skip
+    _assert_same_outputs(one, dask)
+    assert sorted(dask.graph_paths) == sorted(one.graph_paths)
+    a, b = read_network(one.graph_paths["gpkg"]), read_network(dask.graph_paths["gpkg"])
+    assert a.number_of_edges() > 0 and same_network(a, b)

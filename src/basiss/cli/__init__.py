@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from basiss import __version__
 from basiss.cli._common import HelpFormatter
@@ -51,12 +53,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line_warnings(verb: str) -> Any:
+    """A ``warnings.showwarning`` that prints ``basiss VERB: warning: <first line>`` (no
+    source line, no file name of the library): what a user needs, and once per message."""
+    shown: set[str] = set()
+
+    def show(message: Any, category: type, *_args: Any, **_kwargs: Any) -> None:
+        text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
+        if text not in shown:
+            shown.add(text)
+            print(f"basiss {verb}: warning: {text}", file=sys.stderr)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``basiss`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args._run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line_warnings(args.verb)
+            return int(args._run(args) or 0)
     except BasissError as exc:
         print(f"basiss {args.verb}: error: {exc}", file=sys.stderr)
         return 1

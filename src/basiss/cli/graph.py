@@ -50,7 +50,7 @@ def attribute_help(cls: type) -> dict[str, str]:
             name, out[m.group(1)] = m.group(1), m.group(2).strip()
         elif name and line.strip():
             out[name] += " " + line.strip()
-    return {k: v.replace("``", "") for k, v in out.items()}
+    return {k: re.sub(r":\w+:`~?([^`]+)`", r"\1", v).replace("``", "") for k, v in out.items()}
 
 
 def _metavar(name: str) -> str:
@@ -62,8 +62,6 @@ def _metavar(name: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `basiss graph`: inputs, outputs, and every GraphOptions field."""
-    from basiss.graph.options import GraphOptions  # dataclass only: no numpy, no rasterio
-
     parser.add_argument("rasters", nargs="+", metavar="RASTER", help="rasters or folders")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(
@@ -81,8 +79,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="rows per band (default: automatic, from --band-m)",
     )
-    opts = parser.add_argument_group("extraction (lengths in metres, areas in m2)")
+    add_graph_options(parser.add_argument_group("extraction (lengths in metres, areas in m2)"))
+
+
+def add_graph_options(opts: Any, skip: tuple[str, ...] = ()) -> None:
+    """Every :class:`~basiss.graph.options.GraphOptions` field as an option of ``opts`` (a
+    parser or argument group), its help taken from the class docstring; ``skip``: fields
+    the verb sets otherwise (``predict --graph`` uses its own ``--threshold``)."""
+    from basiss.graph.options import GraphOptions
+
     helps = attribute_help(GraphOptions)
+    if "hysteresis" in skip:
+        return
     opts.add_argument(
         "--hysteresis",
         nargs=2,
@@ -92,7 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=helps["hysteresis"],
     )
     for f in dataclasses.fields(GraphOptions):
-        if f.name in _SKIP:
+        if f.name in _SKIP or f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
         text = helps.get(f.name, "").replace("%", "%%")
@@ -107,7 +115,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
     from basiss.graph.options import GraphOptions
 
     names = [f.name for f in dataclasses.fields(GraphOptions)]
-    values = {n: getattr(args, n) for n in names}
+    values = {n: getattr(args, n) for n in names if hasattr(args, n)}
     if values["hysteresis"] is not None:
         values["hysteresis"] = tuple(values["hysteresis"])
     return GraphOptions(**values)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from basiss.cli._common import (
     add_batch_argument,
@@ -13,6 +14,7 @@ from basiss.cli._common import (
     non_negative_int,
     positive_int,
 )
+from basiss.cli.graph import add_graph_options, options_from_args
 
 HELP = "predict road maps for images of any size (streaming sliding window)"
 DESCRIPTION = """\
@@ -22,7 +24,11 @@ blend the overlapping chips and stream DIR/<stem>_prob.tif (uint8 probability
 on the input's exact grid. Memory depends on image width, not height.
 Inputs: image files, folders (their *.tif) or file-list CSVs (im_file column).
 With --scheduler the images (and large images cut into blocks of chip rows)
-are spread over Dask workers; the outputs are the same, bit for bit."""
+are spread over Dask workers; the outputs are the same, bit for bit.
+With --graph the road network of each probability is written beside it
+(DIR/<stem>_graph.gpkg, .geojson, .graphml, .csv; see 'basiss graph --help'
+for the extraction options, which apply here too; its threshold is
+--threshold), on the Dask workers too."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,6 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=2,
         help="with --scheduler: re-runs of a failed task before giving up",
     )
+    net = parser.add_argument_group("road network (--graph; lengths in metres)")
+    net.add_argument("--graph", action="store_true", help="also write each scene's road network")
+    add_graph_options(net, skip=("threshold",))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,8 +106,11 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         threads=args.threads,
     )
+    graph = None
+    if args.graph:
+        graph = replace(options_from_args(args), threshold=args.threshold)
     if args.scheduler is None:
-        outputs = predict_many(args.images, args.weights, args.out, options)
+        outputs = predict_many(args.images, args.weights, args.out, options, graph=graph)
     else:
         from basiss.inference.distributed import predict_distributed
 
@@ -110,10 +122,13 @@ def run(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             block_rows=args.block_rows,
             retries=args.retries,
+            graph=graph,
         )
     for out in outputs:
         print(
             f"{out.prob_path}  {out.mask_path}  {out.chips}/{out.chips_total} chips  "
             f"{out.seconds:.1f} s  {out.mpx_per_s:.2f} Mpx/s"
         )
+        if out.graph_paths:
+            print(f"  road network: {', '.join(str(p) for p in out.graph_paths.values())}")
     return 0

@@ -62,11 +62,12 @@ import shutil
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from basiss.errors import BasissError
+from basiss.graph.options import GraphOptions
 from basiss.inference.blocks import BlockResult
 from basiss.inference.cluster import connect, local_threads
 from basiss.inference.inputs import expand_inputs
@@ -100,6 +101,7 @@ class _Job:
     reused: dict[tuple[int, int], BlockResult] | None = None
     done: float | None = None
     chips: int = 0
+    graph_paths: dict[str, Path] = field(default_factory=dict)
 
     def prepare(self, out: Path, key: str) -> None:
         """Clean leftovers of dead runs; for a scene of several blocks, open its keyed
@@ -123,6 +125,7 @@ def predict_distributed(
     block_rows: int | None = None,
     retries: int = 2,
     timeout: float | None = None,
+    graph: GraphOptions | None = None,
 ) -> list[PredictOutputs]:
     """Predict images (paths, folders, file-list CSVs) on a Dask cluster.
 
@@ -138,6 +141,8 @@ def predict_distributed(
         retries: re-runs of a failed task before the run fails.
         timeout: seconds for the whole run (None: no limit); on expiry the
             run's tasks are cancelled and :class:`TimeoutError` is raised.
+        graph: also extract each scene's road network on the cluster, once its
+            probability is written (see :func:`basiss.inference.predict.predict_image`).
 
     Returns:
         One :class:`PredictOutputs` per image, in input order; ``seconds`` is the
@@ -167,7 +172,7 @@ def predict_distributed(
         for job in jobs:
             job.prepare(out, run_key(digest, opts, chip, stride, job.image))
         try:
-            _run(client, jobs, str(ckpt), opts, out, retries, timeout)
+            _run(client, jobs, str(ckpt), opts, out, retries, timeout, graph)
         except Exception:
             for job in jobs:
                 if job.part_dir is not None:
@@ -186,6 +191,7 @@ def _outputs(job: _Job, out: Path, t0: float) -> PredictOutputs:
         chips=job.chips,
         chips_total=len(job.scene.grid),
         pixels=job.scene.width * job.scene.height,
+        graph_paths=job.graph_paths,
     )
 
 
@@ -196,6 +202,25 @@ class _Submitted:
     futures: list[Any]
     weight: dict[str, int]  # future key -> chips it finishes (progress)
     final: dict[str, _Job]  # future key -> the job whose outputs it writes
+    graphs: dict[str, _Job] = field(default_factory=dict)  # future key -> its network's job
+
+
+def _submit_graphs(
+    client: Any, sub: _Submitted, out: Path, graph: GraphOptions, retries: int
+) -> None:
+    """After each scene's final task, a task extracting its road network."""
+    from basiss.inference import worker
+
+    for key, job in list(sub.final.items()):
+        final = next(f for f in sub.futures if f.key == key)
+        prob_path, _ = output_paths(job.image, out)
+        g = client.submit(
+            worker.graph_task, final, str(prob_path), str(out), graph,
+            key=f"basiss-graph-{job.image.stem}-{key.rsplit('-', 1)[-1]}", retries=retries,
+            pure=False, priority=1,
+        )  # fmt: skip
+        sub.graphs[g.key] = job
+        sub.futures.append(g)
 
 
 def _submit(
@@ -247,12 +272,15 @@ def _run(
     out: Path,
     retries: int,
     timeout: float | None,
+    graph: GraphOptions | None = None,
 ) -> None:
     """Submit every scene's tasks, count progress, record finish times; cancel on failure."""
     from distributed import as_completed
 
     t0 = time.perf_counter()
     sub = _submit(client, jobs, ckpt, opts, out, retries)
+    if graph is not None:
+        _submit_graphs(client, sub, out, graph, retries)
     total = sum(len(j.scene.grid) for j in jobs)
     reused = sum(block_chips(j.scene, list(j.reused or ())) for j in jobs)
     bar = progress(
@@ -263,6 +291,9 @@ def _run(
             for f in as_completed(sub.futures, timeout=timeout):
                 result = f.result()  # re-raises the task's error
                 bar.update(sub.weight.get(f.key, 0))
+                if f.key in sub.graphs:
+                    sub.graphs[f.key].graph_paths = {k: Path(v) for k, v in result.items()}
+                    continue
                 job = sub.final.get(f.key)
                 if job is not None:
                     job.done = time.perf_counter()

@@ -27,13 +27,15 @@ import itertools
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import rasterio
 from torch import nn
 
+from basiss.graph.options import GraphOptions
+from basiss.graph.run import graph_image
 from basiss.grid import owned_rows
 from basiss.inference.blend import blend_weights, quantise, threshold_mask
 from basiss.inference.blocks import BlockResult, assemble_blocks, block_paths
@@ -92,6 +94,7 @@ class PredictOutputs:
         chips: chips run through the model (all-nodata chips are skipped).
         chips_total: chips of the grid.
         pixels: pixels of the image (width x height).
+        graph_paths: the road network's files by format (``predict --graph``), else empty.
     """
 
     prob_path: Path
@@ -100,6 +103,7 @@ class PredictOutputs:
     chips: int
     chips_total: int = 0
     pixels: int = 0
+    graph_paths: dict[str, Path] = field(default_factory=dict)
 
     @property
     def mpx_per_s(self) -> float:
@@ -112,6 +116,7 @@ def predict_image(
     model_or_checkpoint: PathLike | tuple[nn.Module, ModelSpec] | Predictor,
     out_dir: PathLike,
     options: PredictOptions | None = None,
+    graph: GraphOptions | None = None,
 ) -> PredictOutputs:
     """Predict one image of any size, streaming, into ``out_dir``.
 
@@ -129,6 +134,8 @@ def predict_image(
             ignored).
         out_dir: folder for ``<stem>_prob.tif`` and ``<stem>_mask.tif``.
         options: see :class:`PredictOptions`.
+        graph: also extract the road network of the probability
+            (:func:`basiss.graph.run.graph_image`, every format) with these options.
 
     Returns:
         The written paths, wall time and chip counts (``chips``: chips run by this
@@ -157,6 +164,7 @@ def predict_image(
                 chips_run = write_rows(rows, prob_path, mask_path, scene.profile)
             else:
                 chips_run = _predict_blocks(pred, ds, scene, plan, (prob_path, mask_path), bar)
+    graph_paths = {} if graph is None else graph_image(prob_path, out, graph).paths
     return PredictOutputs(
         prob_path=prob_path,
         mask_path=mask_path,
@@ -164,6 +172,7 @@ def predict_image(
         chips=chips_run,
         chips_total=len(scene.grid),
         pixels=scene.width * scene.height,
+        graph_paths=graph_paths,
     )
 
 
@@ -237,6 +246,7 @@ def predict_many(
     checkpoint: PathLike | tuple[nn.Module, ModelSpec] | Predictor,
     out_dir: PathLike,
     options: PredictOptions | None = None,
+    graph: GraphOptions | None = None,
 ) -> list[PredictOutputs]:
     """Predict several images (paths, folders, file-list CSVs), loading the model once.
 
@@ -245,4 +255,4 @@ def predict_many(
     paths = expand_inputs(images)
     prepare_out_dir(out_dir)
     pred = load_predictor(checkpoint, options)
-    return [predict_image(p, pred, out_dir) for p in paths]
+    return [predict_image(p, pred, out_dir, graph=graph) for p in paths]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from basiss.errors import file_error
+from basiss.graph.options import GraphOptions
 from basiss.inference.blocks import BlockResult, assemble_blocks, block_paths, predict_block
 from basiss.inference.options import PredictOptions
 from basiss.inference.predictor import Predictor, load_predictor
@@ -139,3 +140,11 @@ def assemble_task(
     chips = assemble_blocks(scene, parts, prob_path, mask_path)
     shutil.rmtree(part_dir, ignore_errors=True)
     return chips
+
+
+def graph_task(_after: Any, prob_path: str, out_dir: str, options: GraphOptions) -> dict[str, str]:
+    """Task: the road network of a finished probability raster (``_after``: the task that
+    wrote it, so this runs once it is in place); returns the files by format."""
+    from basiss.graph.run import graph_image
+
+    return {k: str(v) for k, v in graph_image(prob_path, out_dir, options).paths.items()}
