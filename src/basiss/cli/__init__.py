@@ -22,10 +22,10 @@ from basiss.cli._common import HelpFormatter
 from basiss.errors import BasissError
 
 #: The verbs, in pipeline order; each is the module ``basiss.cli.<verb>`` (add one here).
-VERBS: tuple[str, ...] = ("sample", "masks", "train", "predict", "graph", "evaluate", "demo")
+VERBS: tuple[str, ...] = ("sample", "masks", "train", "predict", "graph", "evaluate", "view", "demo")
 
 EPILOG = """\
-pipeline: sample -> masks -> train -> predict -> graph -> evaluate  (demo runs them all)
+pipeline: sample -> masks -> train -> predict -> graph -> evaluate -> view  (demo runs them all)
 run 'basiss VERB --help' for the options of one verb."""
 
 

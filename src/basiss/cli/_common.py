@@ -59,6 +59,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
             action.required
             or default is None
             or default is argparse.SUPPRESS
+            or (isinstance(default, list | tuple) and not default)
             or isinstance(default, bool)
             or action.nargs == 0
             or "default" in text
