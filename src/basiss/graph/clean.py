@@ -21,10 +21,13 @@ order (:func:`clean`):
    leaving the picture and is kept;
 4. move each junction to where its roads' lines meet (:mod:`basiss.graph.junctions`),
    then merge and drop loops again (a shallow crossing's two junctions now coincide);
-5. bridge gaps between dead ends closer than ``bridge_m`` when each points at the other
+5. end the roads that leave the picture where they cross the border
+   (:mod:`basiss.graph.borders`: a crossing next to the border gets one dead end per
+   road; a border dead end follows its road's straight direction out to the border);
+6. bridge gaps between dead ends closer than ``bridge_m`` when each points at the other
    within ``bridge_angle_deg`` (CRESI's rule: a broken road is straight across its gap);
-6. drop connected pieces shorter than ``min_component_m`` in total;
-7. join the two edges at every node of degree 2 (after each step that makes some).
+7. drop connected pieces shorter than ``min_component_m`` in total;
+8. join the two edges at every node of degree 2 (after each step that makes some).
 """
 
 from __future__ import annotations
@@ -282,7 +285,8 @@ def clean(
     Returns:
         ``g``, cleaned.
     """
-    from basiss.graph.junctions import refine_junctions  # it builds on this module
+    from basiss.graph.borders import extend_border_ends, split_border_stubs  # build on this
+    from basiss.graph.junctions import refine_junctions
 
     scale = np.array([sx, sy], dtype=np.float64)
     mark_border(g, width, height, scale)
@@ -296,6 +300,8 @@ def clean(
     merge_junctions(g, options.junction_merge_m, scale)
     drop_short_loops(g, options.loop_m, scale)
     merge_degree2(g)
+    split_border_stubs(g, width, height, scale)
+    extend_border_ends(g, width, height, scale)
     bridge_gaps(g, options.bridge_m, options.bridge_angle_deg, scale)
     merge_degree2(g)
     drop_small_components(g, options.min_component_m, scale)

@@ -47,7 +47,8 @@ class GraphOptions:
         band_m: height of a band (metres); None: automatic (~4 Mpx per band).
         border_pad_m: the raster is extended by its edge pixels this far at the image
             border before thinning, so the skeleton runs to the border instead of stopping
-            half a road width short of it and bending there.
+            half a road width short of it and bending there; 0: no extension (the border
+            ends are still moved onto the border, see :mod:`basiss.graph.borders`).
         pixel_size_m: metres per pixel of a raster without a CRS (lengths then stay in
             that unit; 1.0 means pixels).
     """
@@ -146,6 +147,6 @@ def resolve(options: GraphOptions, sx: float, sy: float) -> PixelOptions:
         hole_px=math.ceil(options.fill_holes_m2 / area),
         blob_px=math.ceil(options.min_blob_m2 / area),
         halo=max(8, int(halo)),
-        pad=max(2, math.ceil(options.border_pad_m / min(sx, sy))),
+        pad=math.ceil(options.border_pad_m / min(sx, sy)),
         band_rows=band,
     )

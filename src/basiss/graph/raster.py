@@ -10,9 +10,14 @@ on the whole scene.
 Two kinds of window edge are told apart: the true image border (where the road really
 leaves the picture) and a *cut* edge (the window ends but the scene goes on). At the
 border, the mask is extended by its edge pixels before thinning, so the skeleton of a
-road leaving the image runs straight to the border instead of stopping half a road width
-short and bending there. At a cut edge nothing is invented; the halo keeps the cut's
-effects out of the band's own rows, and a blob or hole touching a cut is judged large.
+road leaving the image runs to the border instead of stopping half a road width short
+and bending there (short real stubs at the border survive). Where a road leaves at a
+shallow angle the skeleton still bends over its last ``(w / 2) / tan(angle)``; that
+stretch is replaced by the road's straight continuation on the assembled graph
+(:mod:`basiss.graph.borders`). The pad still helps then (on the sample's truth masks:
+APLS 0.994-0.999 per chip with it, 0.990-0.999 without). At a cut edge nothing is
+invented; the halo keeps the cut's effects out of the band's own rows, and a blob or
+hole touching a cut is judged large.
 """
 
 from __future__ import annotations
