@@ -7,10 +7,11 @@ The options are checked when they are built, so a bad value is one
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass
 
 from basiss.errors import BasissError
-from basiss.inference.engines import ENGINES, EngineKind
+from basiss.inference.engines import ENGINES, PRECISIONS, EngineKind, Precision, check_precision
 
 #: Smallest chip side the engines accept: a smaller chip gives the net no context and
 #: turns a scene into millions of model calls.
@@ -18,6 +19,9 @@ MIN_CHIP = 16
 #: Largest chip side: one float32 blend window of that size is already 64 MiB, and the
 #: net's activations are tens of times more.
 MAX_CHIP = 4096
+#: Calibration chips of an int8 model by default: enough for stable activation ranges
+#: (MinMax), few enough that calibrating costs seconds (one fp32 pass over them).
+CALIBRATION_CHIPS = 16
 
 
 class Blend(enum.StrEnum):
@@ -65,16 +69,27 @@ class PredictOptions:
         threshold: probability at or above which the mask says road.
         tta: average the predictions of the four flips (identity, left-right,
             up-down, both); 4x the model time.
-        engine: ``torch`` or ``onnx`` (onnxruntime, CPU); an
-            :class:`~basiss.inference.engines.EngineKind` after construction.
-        device: ``auto``, ``cpu`` or ``cuda`` (torch engine).
+        engine: ``auto`` (onnxruntime on CPU, torch on CUDA;
+            :func:`~basiss.inference.engines.choose_engine`), ``torch`` or ``onnx``
+            (onnxruntime, CPU); an :class:`~basiss.inference.engines.EngineKind` after
+            construction.
+        device: ``auto``, ``cpu`` or ``cuda`` (where torch runs; ``auto`` picks the engine
+            by it).
         threads: CPU threads for the engine (None: its default).
         show_progress: a progress bar on a terminal.
+        precision: ``fp32``; ``fp16`` (torch autocast, CUDA only) or ``int8`` (onnxruntime
+            static quantization, :mod:`basiss.inference.quantize`); a
+            :class:`~basiss.inference.engines.Precision` after construction.
+        calibration: int8: images, folders or file-list CSVs whose chips calibrate the
+            quantization; None: the images being predicted.
+        calibration_chips: int8: how many non-empty chips calibrate it.
+        calibration_seed: int8: the seed of the chips' sample.
 
     Raises:
-        BasissError: an unknown blend or engine, a batch size below 1, a threshold
-            outside [0, 1], a chip side outside :data:`MIN_CHIP` .. :data:`MAX_CHIP`
-            or a stride outside 1 .. :data:`MAX_CHIP`.
+        BasissError: an unknown blend, engine or precision, an engine/precision pair
+            that cannot run (int8 on torch, fp16 on onnx), a batch size or calibration
+            chips below 1, a threshold outside [0, 1], a chip side outside
+            :data:`MIN_CHIP` .. :data:`MAX_CHIP` or a stride outside 1 .. :data:`MAX_CHIP`.
     """
 
     slice: tuple[int, int] | None = None
@@ -83,14 +98,26 @@ class PredictOptions:
     blend: str = Blend.COSINE
     threshold: float = 0.5
     tta: bool = False
-    engine: str = EngineKind.TORCH
+    engine: str = EngineKind.AUTO
     device: str = "auto"
     threads: int | None = None
     show_progress: bool = True
+    precision: str = Precision.FP32
+    calibration: tuple[str, ...] | None = None
+    calibration_chips: int = CALIBRATION_CHIPS
+    calibration_seed: int = 0
 
     def __post_init__(self) -> None:
         self.blend = _choice(Blend, self.blend, "blend")
         self.engine = _choice(EngineKind, self.engine, "engine")
+        self.precision = _choice(Precision, self.precision, "precision")
+        check_precision(self.engine, self.precision)
+        if isinstance(self.calibration, str | os.PathLike):
+            self.calibration = (str(self.calibration),)
+        elif self.calibration is not None:
+            self.calibration = tuple(str(c) for c in self.calibration)
+        if self.calibration_chips < 1:
+            raise BasissError(f"calibration chips must be >= 1, got {self.calibration_chips}")
         if self.batch_size < 1:
             raise BasissError(f"batch size must be >= 1, got {self.batch_size}")
         if not 0.0 <= self.threshold <= 1.0:
@@ -101,4 +128,13 @@ class PredictOptions:
         _check_pair("stride", self.stride, 1)
 
 
-__all__ = ["BLENDS", "ENGINES", "MAX_CHIP", "MIN_CHIP", "Blend", "PredictOptions"]
+__all__ = [
+    "BLENDS",
+    "CALIBRATION_CHIPS",
+    "ENGINES",
+    "MAX_CHIP",
+    "MIN_CHIP",
+    "PRECISIONS",
+    "Blend",
+    "PredictOptions",
+]
