@@ -74,7 +74,7 @@ from basiss.inference.inputs import expand_inputs
 from basiss.inference.options import PredictOptions
 from basiss.inference.plan import plan_blocks
 from basiss.inference.predict import PredictOutputs
-from basiss.inference.predictor import checkpoint_digest, chip_geometry
+from basiss.inference.predictor import checkpoint_digest, chip_geometry, with_calibration
 from basiss.inference.resume import (
     block_chips,
     block_dir,
@@ -159,6 +159,7 @@ def predict_distributed(
     _, spec = load_checkpoint(ckpt)
     chip, stride = chip_geometry(spec, opts)
     paths = expand_inputs(images)
+    opts = with_calibration(opts, paths)  # int8: every worker calibrates alike
     scenes = []
     for p in paths:
         with open_raster(p) as ds:

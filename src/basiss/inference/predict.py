@@ -146,7 +146,7 @@ def predict_image(
     """
     t0 = time.perf_counter()
     out = prepare_out_dir(out_dir)
-    pred = load_predictor(model_or_checkpoint, options)
+    pred = load_predictor(model_or_checkpoint, options, images=[image])
     prob_path, mask_path = output_paths(image, out)
     with open_raster(image) as ds:
         scene = scene_info(ds, image, pred.spec, pred.chip, pred.stride)
@@ -254,5 +254,5 @@ def predict_many(
     """
     paths = expand_inputs(images)
     prepare_out_dir(out_dir)
-    pred = load_predictor(checkpoint, options)
+    pred = load_predictor(checkpoint, options, images=paths)
     return [predict_image(p, pred, out_dir, graph=graph) for p in paths]
