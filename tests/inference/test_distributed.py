@@ -99,7 +99,8 @@ def _assert_same_outputs(a, b, max_diff: int = 0) -> None:
 
 
 def _leftovers(out: Path) -> list[str]:
-    return sorted(p.name for p in out.iterdir() if not p.name.endswith(("_prob.tif", "_mask.tif")))
+    finals = ("_prob.tif", "_mask.tif", "_item.json", "collection.json")
+    return sorted(p.name for p in out.iterdir() if not p.name.endswith(finals))
 
 
 # ----------------------------------------------------------------- planning (pure)
@@ -326,7 +327,8 @@ def test_rerun_after_an_interrupted_run_reuses_its_blocks(ckpt, client, make_ras
     ref = predict_image(img, ckpt, tmp_path / "one", opts)
     _assert_same_outputs(ref, got)
     assert got.chips < ref.chips  # half of the blocks were reused
-    assert sorted(p.name for p in out.iterdir()) == ["resume_mask.tif", "resume_prob.tif"]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["resume_item.json", "resume_mask.tif", "resume_prob.tif"]
 
 
 def test_graph_on_the_cluster_equals_graph_in_one_process(ckpt, client, make_raster, tmp_path):

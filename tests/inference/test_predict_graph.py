@@ -63,6 +63,6 @@ def test_cli_graph_flag_writes_the_network_beside_the_rasters(ckpt, make_raster,
     assert "road network:" in capsys.readouterr().out
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(
-        ["scene_prob.tif", "scene_mask.tif"]
+        ["scene_prob.tif", "scene_mask.tif", "scene_item.json"]
         + [f"scene_graph.{e}" for e in ("csv", "geojson", "gpkg", "graphml")]
     )

@@ -125,7 +125,8 @@ def test_sigkill_half_way_then_rerun_equals_uninterrupted(ckpt, make_raster, tmp
     assert full.chips == full.chips_total
     # the re-run ran the missing rows and one halo row, no more
     assert resumed.chips <= (n - done + 1) * cols < full.chips
-    assert sorted(p.name for p in out.iterdir()) == ["image_mask.tif", "image_prob.tif"]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["image_item.json", "image_mask.tif", "image_prob.tif"]
 
 
 def test_blocks_of_another_key_or_broken_files_are_not_reused(ckpt, make_raster, tmp_path):

@@ -379,9 +379,12 @@ def test_sample_layout_run(sample_layout, tmp_path, n_bands):
             for ds in (im, vis, m):
                 assert (ds.crs, ds.transform, ds.shape) == (src.crs, src.transform, src.shape)
             assert im.count == n_bands and vis.count == 3 and im.dtypes[0] == "uint8"
-            assert im.nodata == 0  # nodata kept: the sample's nodata cut stays 0
             nodata = np.all(src.read() == 0, axis=0)
             assert np.array_equal(np.all(im.read() == 0, axis=0), nodata)
+            # nodata kept as the internal mask band (basiss.io.cog), on the image and its mask
+            assert im.nodata is None and m.nodata is None
+            assert np.array_equal(im.dataset_mask() == 0, nodata)
+            assert np.array_equal(m.dataset_mask() == 0, nodata)
             mask = m.read(1)
         label = train / "geojson" / "spacenetroads" / f"spacenetroads_{pair.name}.geojson"
         assert np.array_equal(mask, road_mask(label, raw))

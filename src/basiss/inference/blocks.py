@@ -56,7 +56,7 @@ def predict_block(
     row0, row1 = owned_rows(scene.grid, first, stop)
     with open_raster(scene.path) as ds, scene.env():
         rows = stream_rows(pred, ds, scene, first, stop)
-        chips = write_rows(rows, prob_path, mask_path, scene.rows_profile(row0, row1))
+        chips = write_rows(rows, prob_path, mask_path, scene.rows_profile(row0, row1), cog=False)
     return BlockResult(Path(prob_path), Path(mask_path), row0, row1, chips)
 
 

@@ -69,6 +69,7 @@ from typing import Any
 from basiss.errors import BasissError
 from basiss.graph.options import GraphOptions
 from basiss.inference.blocks import BlockResult
+from basiss.inference.catalog import write_prediction_collection, write_prediction_item
 from basiss.inference.cluster import connect, local_threads
 from basiss.inference.inputs import expand_inputs
 from basiss.inference.options import PredictOptions
@@ -179,7 +180,18 @@ def predict_distributed(
                 if job.part_dir is not None:
                     shutil.rmtree(job.part_dir, ignore_errors=True)
             raise
-    return [_outputs(job, out, t0) for job in jobs]
+    outputs = [_with_item(_outputs(job, out, t0), job, spec, digest) for job in jobs]
+    write_prediction_collection([o.item_path for o in outputs if o.item_path], out)
+    return outputs
+
+
+def _with_item(result: PredictOutputs, job: _Job, spec: Any, digest: str) -> PredictOutputs:
+    """``result`` with its STAC item written (on the client, once the network is in place)."""
+    item = write_prediction_item(
+        job.image, result.prob_path, result.mask_path, spec, digest, result.graph_paths,
+        has_crs=job.scene.profile["crs"] is not None,
+    )  # fmt: skip
+    return replace(result, item_path=item)
 
 
 def _outputs(job: _Job, out: Path, t0: float) -> PredictOutputs:

@@ -39,6 +39,7 @@ from basiss.graph.run import graph_image
 from basiss.grid import owned_rows
 from basiss.inference.blend import blend_weights, quantise, threshold_mask
 from basiss.inference.blocks import BlockResult, assemble_blocks, block_paths
+from basiss.inference.catalog import write_prediction_collection, write_prediction_item
 from basiss.inference.inputs import expand_inputs
 from basiss.inference.options import BLENDS, Blend, PredictOptions
 from basiss.inference.predictor import Predictor, chip_geometry, load_predictor
@@ -95,6 +96,7 @@ class PredictOutputs:
         chips_total: chips of the grid.
         pixels: pixels of the image (width x height).
         graph_paths: the road network's files by format (``predict --graph``), else empty.
+        item_path: the STAC item ``<stem>_item.json`` (None for an image without CRS).
     """
 
     prob_path: Path
@@ -104,6 +106,7 @@ class PredictOutputs:
     chips_total: int = 0
     pixels: int = 0
     graph_paths: dict[str, Path] = field(default_factory=dict)
+    item_path: Path | None = None
 
     @property
     def mpx_per_s(self) -> float:
@@ -165,6 +168,10 @@ def predict_image(
             else:
                 chips_run = _predict_blocks(pred, ds, scene, plan, (prob_path, mask_path), bar)
     graph_paths = {} if graph is None else graph_image(prob_path, out, graph).paths
+    item = write_prediction_item(
+        image, prob_path, mask_path, pred.spec, pred.digest, graph_paths,
+        has_crs=scene.profile["crs"] is not None,
+    )  # fmt: skip
     return PredictOutputs(
         prob_path=prob_path,
         mask_path=mask_path,
@@ -173,6 +180,7 @@ def predict_image(
         chips_total=len(scene.grid),
         pixels=scene.width * scene.height,
         graph_paths=graph_paths,
+        item_path=item,
     )
 
 
@@ -222,7 +230,8 @@ def _predict_blocks(
                     row0, row1 = owned_rows(scene.grid, first, stop)
                     prob, mask = block_paths(folder, first, stop)
                     rows = itertools.islice(stream, stop - first)
-                    chips = write_rows(rows, prob, mask, scene.rows_profile(row0, row1))
+                    profile = scene.rows_profile(row0, row1)
+                    chips = write_rows(rows, prob, mask, profile, cog=False)
                     parts[(first, stop)] = BlockResult(prob, mask, row0, row1, chips)
         chips_run = assemble_blocks(scene, list(parts.values()), *outputs)
     except Exception:
@@ -250,9 +259,12 @@ def predict_many(
 ) -> list[PredictOutputs]:
     """Predict several images (paths, folders, file-list CSVs), loading the model once.
 
-    The ONNX engine is exported once here, not per image.
+    The ONNX engine is exported once here, not per image. Over several images, a STAC
+    ``collection.json`` in ``out_dir`` links their items.
     """
     paths = expand_inputs(images)
     prepare_out_dir(out_dir)
     pred = load_predictor(checkpoint, options, images=paths)
-    return [predict_image(p, pred, out_dir, graph=graph) for p in paths]
+    outputs = [predict_image(p, pred, out_dir, graph=graph) for p in paths]
+    write_prediction_collection([o.item_path for o in outputs if o.item_path], out_dir)
+    return outputs

@@ -13,6 +13,7 @@ values are 0.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +26,7 @@ from rasterio.windows import Window
 from basiss.errors import file_error
 from basiss.inference.scene import TILE
 from basiss.inference.stream import Rows
+from basiss.io.cog import Layer, cog_files, describe
 from basiss.io.raster import PathLike, atomic_outputs
 
 #: Suffixes of the two outputs of an image.
@@ -119,17 +121,26 @@ class TileRowWriter:
 
 
 def write_rows(
-    rows: Iterable[Rows], prob_path: PathLike, mask_path: PathLike, profile: dict[str, Any]
+    rows: Iterable[Rows],
+    prob_path: PathLike,
+    mask_path: PathLike,
+    profile: dict[str, Any],
+    cog: bool = True,
 ) -> int:
     """Write bands of finished rows to a probability + mask GeoTIFF pair, atomically.
 
     Call it under :meth:`basiss.inference.scene.Scene.env` (internal nodata masks,
-    bounded cache).
+    bounded cache). The rows are streamed into tiled GeoTIFFs; with ``cog``, GDAL then
+    builds their overviews and copies them to Cloud-Optimized GeoTIFFs
+    (:func:`basiss.io.cog.cog_file`: average for the probability, nearest for the mask),
+    with band descriptions and the probability's 1/255 scale. Either both final files
+    appear or neither.
 
     Args:
         rows: consecutive :class:`Rows` that fill the profile's height exactly.
         prob_path, mask_path: the outputs (replaced only if everything succeeds).
         profile: the probability file's profile (the mask gets the same with 1 band).
+        cog: False for intermediate files (row-block files): plain tiled GeoTIFFs.
 
     Returns:
         Chips run (the sum of ``Rows.chips``).
@@ -139,11 +150,14 @@ def write_rows(
     """
     width, height, bands = profile["width"], profile["height"], profile["count"]
     chips = 0
-    with (
-        atomic_outputs(Path(prob_path), Path(mask_path)) as (tmp_prob, tmp_mask),
-        rasterio.open(tmp_prob, "w", **profile) as prob_ds,
-        rasterio.open(tmp_mask, "w", **dict(profile, count=1)) as mask_ds,
-    ):
+    with contextlib.ExitStack() as stack:
+        tmps = stack.enter_context(atomic_outputs(Path(prob_path), Path(mask_path)))
+        if cog:
+            tmps = stack.enter_context(cog_files(tmps, (Layer.PROBABILITY, Layer.MASK)))
+        prob_ds = stack.enter_context(rasterio.open(tmps[0], "w", **profile))
+        mask_ds = stack.enter_context(rasterio.open(tmps[1], "w", **dict(profile, count=1)))
+        describe(prob_ds, Layer.PROBABILITY)
+        describe(mask_ds, Layer.MASK, classes=bands)
         writer = TileRowWriter(prob_ds, mask_ds, width, height, bands, TILE)
         for band in rows:
             writer.add(band.prob, band.mask, band.valid)

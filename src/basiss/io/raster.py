@@ -1,8 +1,15 @@
-"""Raster I/O at the edges: open, windowed reads, 16->8 bit stretch, atomic GeoTIFF writes.
+"""Raster I/O at the edges: open, windowed reads, 16->8 bit stretch, atomic COG writes.
 
 Arrays are channels-first ``(bands, rows, cols)`` as rasterio reads them.
 Every writer goes through :func:`atomic_output`, so a killed run leaves either
 the old file or the new one, never half of one.
+
+Every raster written here (:func:`write_geotiff`, :func:`write_8bit`) is a Cloud-Optimized
+GeoTIFF with internal overviews (:mod:`basiss.io.cog`), and follows basiss's one nodata
+convention: nodata is GDAL's internal mask band (0 = nodata, 255 = valid), never a nodata
+value, with 0 under it; a raster with no nodata still has the mask band, all valid.
+Readers: :func:`valid_area` (a block's valid pixels, from the mask band and SpaceNet's
+"0 in every band" rule, so inputs from elsewhere work too).
 """
 
 from __future__ import annotations
@@ -16,12 +23,14 @@ from typing import Any
 
 import numpy as np
 import rasterio
+from rasterio.enums import MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from basiss.errors import file_error
 from basiss.grid import decimated_shape
 from basiss.io.bands import default_bands
+from basiss.io.cog import COG_BLOCK, Layer, cog_file, describe
 
 PathLike = str | os.PathLike[str]
 
@@ -30,7 +39,7 @@ GEOTIFF_SUFFIXES = (".tif", ".tiff")
 #: Suffixes of every raster basiss reads as an image or a mask (PNG/JPEG pairs included).
 RASTER_SUFFIXES = (*GEOTIFF_SUFFIXES, ".png", ".jpg", ".jpeg", ".vrt")
 
-#: Valid pixels of a stretched 8-bit image take 1..255; 0 is reserved for nodata.
+#: Valid pixels of a stretched 8-bit image take 1..255; 0 is the value under its nodata mask.
 NODATA_8BIT = 0
 
 
@@ -252,20 +261,67 @@ def atomic_output(path: PathLike) -> Iterator[Path]:
         yield tmp
 
 
+def valid_area(ds: rasterio.io.DatasetReader, window: Window, block: np.ndarray) -> np.ndarray:
+    """Valid pixels ``(rows, cols)`` of ``block``, read from ``ds`` at ``window``.
+
+    Valid where some band differs from the nodata value (:func:`valid_pixels`, SpaceNet's
+    rule) and, when ``ds`` has a mask band of its own (as basiss writes, :mod:`basiss.io.cog`),
+    where that mask is non-zero.
+    """
+    valid = valid_pixels(block, dataset_nodata(ds))
+    flags = ds.mask_flag_enums[0]
+    if MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags:
+        valid &= ds.dataset_mask(window=window) > 0
+    return valid
+
+
+def image_valid_area(path: PathLike, block_rows: int = 1024) -> np.ndarray:
+    """The valid pixels ``(rows, cols)`` bool of a whole image (:func:`valid_area`), by row blocks.
+
+    The valid area a training mask made on this image's grid carries (:mod:`basiss.io.cog`).
+    """
+    with open_raster(path) as ds:
+        out = np.zeros((ds.height, ds.width), dtype=bool)
+        idx = default_bands(ds)
+        for row in range(0, ds.height, block_rows):
+            win = Window(0, row, ds.width, min(block_rows, ds.height - row))
+            out[row : row + win.height] = valid_area(ds, win, read_window(ds, win, idx))
+    return out
+
+
 def write_geotiff(
     path: PathLike,
     array: np.ndarray,
     crs: Any = None,
     transform: Any = None,
-    nodata: float | None = None,
+    layer: Layer = Layer.IMAGE,
+    valid: np.ndarray | None = None,
 ) -> Path:
-    """Write a ``(bands, rows, cols)`` or ``(rows, cols)`` array as a GeoTIFF, atomically."""
+    """Write a ``(bands, rows, cols)`` or ``(rows, cols)`` array as a COG, atomically.
+
+    Args:
+        path: the output.
+        array: the pixels.
+        crs, transform: the grid (identity transform when None).
+        layer: what the raster holds (overview resampling, band descriptions).
+        valid: ``(rows, cols)`` bool valid pixels (the internal mask band; pixels outside
+            it are written as 0); None: every pixel is valid.
+    """
     arr = array[np.newaxis] if array.ndim == 2 else array
+    ok = np.ones(arr.shape[1:], dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    if not ok.all():
+        arr = np.where(ok, arr, np.zeros((), arr.dtype))
     profile = geotiff_profile(
-        arr.shape[2], arr.shape[1], arr.shape[0], str(arr.dtype), crs, transform, nodata
+        arr.shape[2], arr.shape[1], arr.shape[0], str(arr.dtype), crs, transform, None, COG_BLOCK
     )
-    with atomic_output(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+    with (
+        atomic_output(path) as tmp,
+        cog_file(tmp, layer) as stream,
+        rasterio.open(stream, "w", **profile) as dst,
+    ):
+        describe(dst, layer)
         dst.write(arr)
+        dst.write_mask(ok.astype(np.uint8) * np.uint8(255))
     return Path(path)
 
 
@@ -277,27 +333,49 @@ def write_8bit(
     upper: float = 98.0,
     block_rows: int = 1024,
 ) -> Path:
-    """Write ``src_path`` as an 8-bit GeoTIFF on the same grid (CRS, transform).
+    """Write ``src_path`` as an 8-bit COG on the same grid (CRS, transform).
 
     uint8 input passes through unchanged; any other dtype is stretched per band
-    between its ``lower`` and ``upper`` percentiles (nodata excluded, kept as 0).
-    Rows are streamed in blocks, so memory does not grow with image height.
+    between its ``lower`` and ``upper`` percentiles (nodata excluded). Nodata
+    (:func:`valid_area`) becomes the internal mask band, with 0 under it
+    (:mod:`basiss.io.cog`); the source's band descriptions are kept. Rows are
+    streamed in blocks, so memory does not grow with image height.
     """
     with open_raster(src_path) as src:
         idx = list(bands) if bands is not None else default_bands(src)
         if max(idx) > src.count:
             raise file_error(src_path, f"has {src.count} bands, asked for band {max(idx)}")
-        passthrough = is_8bit(src)
-        limits = None if passthrough else stretch_limits(src, idx, lower, upper)
-        nodata = dataset_nodata(src)
+        limits = None if is_8bit(src) else stretch_limits(src, idx, lower, upper)
         profile = geotiff_profile(
-            src.width, src.height, len(idx), "uint8", src.crs, src.transform, NODATA_8BIT
+            src.width, src.height, len(idx), "uint8", src.crs, src.transform, None, COG_BLOCK
         )
-        with atomic_output(dst_path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        with (
+            atomic_output(dst_path) as tmp,
+            cog_file(tmp, Layer.IMAGE) as stream,
+            rasterio.open(stream, "w", **profile) as dst,
+        ):
+            for i, b in enumerate(idx, start=1):
+                if src.descriptions[b - 1]:
+                    dst.set_band_description(i, src.descriptions[b - 1])
             for row in range(0, src.height, block_rows):
                 win = Window(0, row, src.width, min(block_rows, src.height - row))
-                block = read_window(src, win, idx)
-                if limits is not None:
-                    block = apply_stretch(block, limits, valid_pixels(block, nodata))
-                dst.write(block, window=win)
+                _write_8bit_block(src, dst, win, idx, limits)
     return Path(dst_path)
+
+
+def _write_8bit_block(
+    src: rasterio.io.DatasetReader,
+    dst: Any,
+    win: Window,
+    idx: list[int],
+    limits: np.ndarray | None,
+) -> None:
+    """One row block of :func:`write_8bit`: read, stretch (or pass), mask, write."""
+    block = read_window(src, win, idx)
+    valid = valid_area(src, win, block)
+    if limits is not None:
+        block = apply_stretch(block, limits, valid)
+    else:
+        block = np.where(valid, block, np.uint8(NODATA_8BIT))
+    dst.write(block, window=win)
+    dst.write_mask(valid.astype(np.uint8) * np.uint8(255), window=win)

@@ -34,7 +34,8 @@ from rasterio.transform import array_bounds
 
 from basiss.errors import BasissError, file_error
 from basiss.geo import utm_crs_for
-from basiss.io.raster import PathLike, open_raster, write_geotiff
+from basiss.io.cog import Layer
+from basiss.io.raster import PathLike, image_valid_area, open_raster, write_geotiff
 from basiss.labels.widths import DEFAULT_LANES, METERS_PER_LANE
 
 #: Property names holding the lane count (SpaceNet 3 ships both; shapefile
@@ -325,9 +326,11 @@ def write_road_mask(
     buffer_meters: float = 2.0,
     **kw: Any,
 ) -> Path:
-    """Write the road mask as a uint8 0/1 GeoTIFF on ``reference_image``'s grid.
+    """Write the road mask as a uint8 0/1 Cloud-Optimized GeoTIFF on ``reference_image``'s grid.
 
-    Compressed, no nodata (0 is background), written atomically: a failure
+    0 is background, 1 road; the internal mask band is the image's valid area
+    (:func:`basiss.io.raster.image_valid_area`, the nodata convention of
+    :mod:`basiss.io.cog`), overviews nearest. Written atomically: a failure
     leaves no file behind.
 
     Returns:
@@ -338,4 +341,5 @@ def write_road_mask(
     mask = road_mask(labels, reference_image, buffer_meters, **kw)
     with open_raster(reference_image) as ds:
         crs, transform = ds.crs, ds.transform
-    return write_geotiff(out_path, mask, crs=crs, transform=transform, nodata=None)
+    valid = image_valid_area(reference_image)
+    return write_geotiff(out_path, mask, crs, transform, layer=Layer.MASK, valid=valid)

@@ -35,8 +35,16 @@ import geopandas as gpd
 import numpy as np
 
 from basiss.errors import BasissError, file_error
+from basiss.io.cog import Layer
 from basiss.io.filelist import Pair, read_file_list, write_file_list
-from basiss.io.raster import GEOTIFF_SUFFIXES, PathLike, open_raster, write_8bit, write_geotiff
+from basiss.io.raster import (
+    GEOTIFF_SUFFIXES,
+    PathLike,
+    image_valid_area,
+    open_raster,
+    write_8bit,
+    write_geotiff,
+)
 from basiss.labels import centerlines as lab
 from basiss.parallel import pool_context
 from basiss.progress import progress
@@ -296,7 +304,8 @@ def process_image(job: ImageJob, settings: MaskSettings, overwrite: bool = False
             if _needed(job.mask_file, overwrite):
                 with open_raster(job.image) as ds:
                     crs, transform = ds.crs, ds.transform
-                write_geotiff(job.mask_file, mask, crs=crs, transform=transform)
+                valid = image_valid_area(job.image)
+                write_geotiff(job.mask_file, mask, crs, transform, Layer.MASK, valid)
             if job.plot_file is not None and _needed(job.plot_file, overwrite):
                 from basiss.viz.masks import plot_road_mask  # matplotlib: only if asked
 
