@@ -53,9 +53,9 @@ __all__ = ["ScoreOptions", "evaluate", "evaluate_with", "format_table", "open_pa
 
 #: Largest side (pixels) of a figure panel; bigger scenes are max-pooled down.
 PLOT_MAX_SIDE = 2000
-#: GDAL's block cache while scoring (bytes): a few bands' worth, so the cache does not
-#: grow with the scene (GDAL's default is 5% of the machine's memory).
-CACHE_BYTES = 64 << 20
+#: GDAL's block cache while evaluating (bytes): a few rows of tiles of each raster, so the
+#: cache does not grow with the scene (GDAL's default is 5% of the machine's memory).
+CACHE_BYTES = 16 << 20
 
 
 @contextlib.contextmanager
@@ -209,13 +209,14 @@ def evaluate_with(
     ``opts`` also holds what :func:`evaluate` picks itself, the rows per band
     (``opts.band_rows``); the scores do not depend on it.
     """
-    matching = match_files(pred, truth)
-    images = match_images(image, matching.pairs)
-    plots = Path(plots_dir) if plots_dir is not None else None
-    results = [
-        score_pair(pair, images.get(pair.ident), opts, plots)
-        for pair in progress(matching.pairs, desc="evaluate", unit="image")
-    ]
+    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES):  # matching reads whole rasters decimated
+        matching = match_files(pred, truth)
+        images = match_images(image, matching.pairs)
+        plots = Path(plots_dir) if plots_dir is not None else None
+        results = [
+            score_pair(pair, images.get(pair.ident), opts, plots)
+            for pair in progress(matching.pairs, desc="evaluate", unit="image")
+        ]
     if not any(r.status is ImageStatus.SCORED for r in results):
         why = "; ".join(f"{r.ident}: {r.reason}" for r in results[:3])
         raise file_error(Path(pred), f"nothing to score, no image has a valid pixel ({why})")
