@@ -292,7 +292,9 @@ def export_onnx(
     global _EXPORTS
     _EXPORTS += 1
     net = ProbabilityModel(model, n_classes).to("cpu").eval()
-    sample = torch.zeros(2, in_channels, chip[1], chip[0])
+    # Tracing runs the net once: one chip is enough (the batch axis is declared dynamic),
+    # the dynamo exporter needs two so as not to specialise the batch to 1.
+    sample = torch.zeros(1, in_channels, chip[1], chip[0])
     with _quiet_export():
         try:
             _export_torchscript(net, sample, path)
@@ -300,7 +302,7 @@ def export_onnx(
         except Exception:  # noqa: BLE001 - fall back to the other exporter
             pass
         try:
-            _export_dynamo(net, sample, path)
+            _export_dynamo(net, sample.expand(2, -1, -1, -1).contiguous(), path)
         except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds
             raise BasissError(f"ONNX export failed ({type(exc).__name__}: {exc})") from None
     return path

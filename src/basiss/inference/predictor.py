@@ -35,7 +35,7 @@ from basiss.inference.engines import (
     note,
 )
 from basiss.inference.options import PredictOptions
-from basiss.io.raster import PathLike
+from basiss.io.raster import PathLike, open_raster
 from basiss.training.checkpoint import ModelSpec, load_checkpoint, resolve_device
 
 #: Bytes read at a time when hashing a checkpoint.
@@ -218,6 +218,11 @@ def load_predictor(
         model, spec = load_checkpoint(model_or_checkpoint, choice.device)
         digest = checkpoint_digest(Path(model_or_checkpoint))
     chip, stride = chip_geometry(spec, opts)
+    from basiss.inference.scene import check_chip  # scene imports this module
+
+    for image in images:  # a chip the image refuses fails now, not after an export
+        with open_raster(image) as ds:
+            check_chip(chip, tuple(spec.slice), ds.width, ds.height, image)
     model.eval()
     engine = build_engine(choice, model, spec, digest, (chip, stride), opts, images)
     return Predictor(
