@@ -60,7 +60,7 @@ import shapely
 from rasterio.enums import MaskFlags, Resampling
 from rasterio.features import rasterize
 from rasterio.io import DatasetReader
-from rasterio.transform import array_bounds
+from rasterio.transform import Affine, array_bounds
 from rasterio.windows import Window, from_bounds
 
 from basiss.errors import BasissError, file_error
@@ -104,7 +104,14 @@ class Grid:
 
     def rows_transform(self, rows: Rows) -> Any:
         """The transform of the band ``rows`` (its first row's top-left corner)."""
-        return rasterio.windows.transform(self.window(rows), self.transform)
+        return window_transform(self.window(rows), self.transform)
+
+
+def window_transform(window: Window, transform: Any) -> Any:
+    """The transform of ``window`` of a ``transform`` grid, as :func:`rasterio.windows.transform`
+    computes it (same arithmetic), without its pending-deprecation warnings."""
+    x, y = transform @ (window.col_off, window.row_off)
+    return Affine.translation(x - transform.c, y - transform.f) @ transform
 
 
 @dataclass
@@ -532,7 +539,7 @@ class AlignedPrediction:
             dtype = np.float32 if self.is_prob else bool
             return np.zeros(shape, dtype=dtype), np.zeros(shape, dtype=bool)
         data, valid = self.source.read_window(win)
-        src_transform = rasterio.windows.transform(win, self.source.grid.transform)
+        src_transform = window_transform(win, self.source.grid.transform)
         src = _nan_outside(data, valid)
         return _warp(src, self.source.grid, src_transform, self.grid, rows, self.is_prob)
 
