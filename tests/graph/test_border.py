@@ -64,16 +64,33 @@ def test_end_lies_where_the_road_crosses_each_border(angle: float) -> None:
 
 
 @pytest.mark.parametrize("angle", [15, 30])
-def test_without_the_edge_pad_the_end_is_moved_onto_the_border_too(angle: float) -> None:
+def test_with_the_edge_pad_the_end_is_moved_onto_the_crossing_too(angle: float) -> None:
     lines, where = crossings(angle)
     transform = from_origin(X0, Y0, GSD, GSD)
     mask = mask_of(lines, UTM, transform, SIDE, SIDE)
-    options = GraphOptions(border_pad_m=0)
+    options = GraphOptions(border_pad_m=6.0)
     g = network_from_array(mask, transform, UTM, options)
     for border, xy in where.items():
         _, off = nearest_node(g, xy)
-        assert off < 1.5, (border, angle, off)
+        assert off < 1.0, (border, angle, off)
     same_network(g, network_from_array(mask, transform, UTM, options, band_rows=41))
+
+
+def test_a_road_along_the_border_stays_in_the_network() -> None:
+    # a road whose centerline runs 0.6 m inside the left border (its mask cut lengthwise)
+    # turns into the image; edge replication would push its skeleton out of the picture
+    h, w = 400, 400
+    lines = [shapely.LineString([px(2.0, -10.0), px(2.0, 300.0), px(390.0, 300.0)])]
+    transform = from_origin(X0, Y0, GSD, GSD)
+    mask = mask_of(lines, UTM, transform, h, w)
+    truth = lines[0].intersection(shapely.box(X0, Y0 - h * GSD, X0 + w * GSD, Y0))
+    got = {}
+    for pad in (0.0, 6.0):
+        g = network_from_array(mask, transform, UTM, GraphOptions(border_pad_m=pad))
+        got[pad] = shapely.union_all([d["geometry"] for *_, d in g.edges(data=True)])
+    assert got[0.0].length == pytest.approx(truth.length, rel=0.03)
+    assert shapely.hausdorff_distance(got[0.0], truth) < 1.5
+    assert got[6.0].length < 0.9 * truth.length  # why the pad is off by default
 
 
 def test_a_crossing_next_to_the_border_keeps_both_dead_ends() -> None:

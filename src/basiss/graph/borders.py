@@ -4,10 +4,11 @@ A road that leaves the picture at an angle ``a`` to the border meets it along a 
 ``w / sin(a)`` long (``w`` the road's width). Near that cut the thinned skeleton is not
 the centerline: once the border is within ``w / 2`` of the centerline (the last
 ``(w / 2) / tan(a)`` of it, ~7.5 m for a 4 m road at 15 degrees) the skeleton bends, and
-its end lands up to ``(w / 2) / tan(a)`` along the border from the true crossing, both
-when the mask is edge-replicated at the border (the pad's wide, shallow rectangle pulls
-the skeleton sideways) and when it is not (the skeleton runs into the cut's acute
-corner). Beyond that stretch the skeleton is on the centerline again.
+its end lands up to ``(w / 2) / tan(a)`` from the true crossing, both when the mask is
+not extended at the border (the skeleton stops half a road width short and runs into
+the cut's acute corner) and when it is edge-replicated (``border_pad_m``: the pad's
+wide, shallow rectangle pulls the skeleton sideways). Beyond that stretch the skeleton
+is on the centerline again.
 
 :func:`extend_border_ends` therefore replaces the last stretch of each border dead end
 (the ends that :func:`basiss.graph.clean.mark_border` flags) by the road's own straight
@@ -20,15 +21,18 @@ alone when the fit is not trustworthy: the edge is shorter than ``s1 + FIT_M / 2
 junction close to the border), the stretch is not straight (no vertex farther than
 :data:`STRAIGHT_M` from the line: a road curving out of the picture), the road is
 within :data:`MIN_ANGLE_DEG` of the border (it runs along it), or the cut lies farther
-than ``s1 + w`` from the skeleton's end.
+than ``s1 + w`` from the skeleton's end. Such an end (a short stub, typically) is still
+carried straight on to the border along its last :data:`FIT_FROM_M` metres when that is
+at most three times its distance to the background (plus a pixel), else joined to the
+nearest border point (its blob touches that border).
 
-:func:`split_border_stubs` handles the other border error of a perfect mask: two roads
+:func:`aim_border_stubs` handles the other border error of a perfect mask: two roads
 crossing within about a road width of the border overlap where they leave the image, so
-the skeleton gives them one stub and one dead end where the truth has two a few metres
-apart (and APLS, snapping both truth ends onto the one, loses the routes of one). The
-stub's end then sits in a cut wider than one road, and the junction's other roads,
-continued straight through the crossing, reach the border inside that cut: each gets
-its own straight stub to where it meets the border.
+the skeleton's stubs do not follow them (it runs two stubs into the corners of the
+merged cut, or with the pad leaves one stub where the truth has two dead ends a few
+metres apart, and APLS, snapping both truth ends onto the one, loses the routes of
+one). The junction's other roads, continued straight through the crossing, show where
+each leaves: each gets its own straight stub to where it meets the border.
 
 Both are pure vector work on the assembled graph (after the junctions are refined), in
 the metric frame, visiting nodes in the graph's canonical order, so a band-by-band run
@@ -57,7 +61,7 @@ REACH_WIDTHS = 1.0
 #: The bent stretch beyond the geometric ``(w / 2) / tan(a)``, in road widths.
 MARGIN_WIDTHS = 0.5
 #: A stub's end is in a cut wider than one road when its distance to the background is at
-#: least this many times the road's half-width (see :func:`split_border_stubs`).
+#: least this many times the road's half-width (see :func:`aim_border_stubs`).
 WIDE_RATIO = 1.3
 #: Angles to the border below this (degrees) are not extended (a road along the border).
 MIN_ANGLE_DEG = 8.0
@@ -168,6 +172,29 @@ def _continuation(
     return exit_point, np.vstack([exit_point, p1, path_m[i:]])
 
 
+def _short_extension(
+    path_m: np.ndarray, size: np.ndarray, reach: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fallback for a border end that :func:`_continuation` leaves alone: the path
+    carried on straight to the border along its last :data:`FIT_FROM_M` metres when
+    that is at most ``3 reach`` long, else joined to the nearest border point."""
+    cum = _cumulative(path_m)
+    back, _ = _at(path_m, cum, min(FIT_FROM_M, float(cum[-1])))
+    end = path_m[0]
+    step = end - back
+    exit_point = None
+    if float(np.hypot(*step)) > 1e-9:
+        exit_point = ray_exit(end, step, size)
+    if exit_point is None or float(np.hypot(*(exit_point - end))) > 3 * reach:
+        gaps = [end[0], size[0] - end[0], end[1], size[1] - end[1]]
+        exit_point = end.copy()
+        side = int(np.argmin(gaps))
+        exit_point[side // 2] = 0.0 if side % 2 == 0 else size[side // 2]
+    if float(np.hypot(*(exit_point - end))) < 1e-9:
+        return end, path_m
+    return exit_point, np.vstack([exit_point, path_m])
+
+
 def _sin_to_border(u: np.ndarray, exit_point: np.ndarray, size: np.ndarray) -> float:
     """Sine of the angle between direction ``u`` and the border edge at ``exit_point``."""
     on_x = min(exit_point[0], size[0] - exit_point[0])
@@ -196,26 +223,29 @@ def extend_border_ends(g: nx.MultiGraph, width: int, height: int, scale: np.ndar
         if u == v or d.get("bridge"):
             continue
         road_w = 2.0 * float(np.median(d["dist"])) if len(d["dist"]) else 0.0
-        found = _continuation(oriented(d, n)[0] * scale, size, road_w)
+        path_m = oriented(d, n)[0] * scale
+        found = _continuation(path_m, size, road_w)
         if found is None:
-            continue
+            found = _short_extension(path_m, size, float(data.get("dist", 0.0)) + scale.max())
         end, path_m = found
         data["xy"] = end / scale
         path = path_m / scale
         g.edges[u, v, k]["path"] = path if d["src"] == n else path[::-1].copy()
 
 
-def _stub_exits(
-    g: nx.MultiGraph, j: object, stub: tuple, scale: np.ndarray, size: np.ndarray
+def _road_exits(
+    g: nx.MultiGraph, j: object, skip: set, scale: np.ndarray, size: np.ndarray
 ) -> list[tuple[np.ndarray, float]]:
-    """Where the roads at junction ``j`` (all but the edge ``stub``), continued straight
-    through it, leave the image; with each road's half-width (metres frame)."""
+    """Where the roads at junction ``j`` (but the edges in ``skip``), continued straight
+    through it, leave the image; with each road's half-width (metres frame).
+
+    A road's line is fitted over ``[r1, r1 + FIT_M]`` of arc from the junction, ``r1``
+    = 1.5 road widths (at least 3 m), as :mod:`basiss.graph.junctions` fits it.
+    """
     q = g.nodes[j]["xy"] * scale
     out = []
     for u, v, k, d in g.edges(j, keys=True, data=True):
-        if u == v or (u, v, k) == stub or (v, u, k) == stub or d.get("bridge"):
-            continue
-        if not len(d["dist"]):
+        if u == v or (min(u, v), max(u, v), k) in skip or d.get("bridge") or not len(d["dist"]):
             continue
         half = float(np.median(d["dist"]))
         path_m = oriented(d, j)[0] * scale
@@ -232,19 +262,32 @@ def _stub_exits(
     return out
 
 
-def split_border_stubs(g: nx.MultiGraph, width: int, height: int, scale: np.ndarray) -> None:
-    """Give each road of a crossing next to the border its own dead end (in place).
+def _border_stubs(g: nx.MultiGraph, j: object) -> list[tuple[object, object, int, dict, object]]:
+    """The edges ``(u, v, key, data, end)`` from junction ``j`` to a border dead end."""
+    out = []
+    for u, v, k, d in g.edges(j, keys=True, data=True):
+        n = v if u == j else u
+        if n != j and g.degree(n) == 1 and g.nodes[n].get("border") and not d.get("bridge"):
+            out.append((u, v, k, d, n))
+    return out
 
-    Two roads that cross within about a road width of the border overlap where they
-    leave the image, so the skeleton leaves them one stub from the crossing to the
-    border, where the truth has two dead ends a few metres apart. The stub is split
-    when its end sits in a border cut wider than one road (its distance to the
-    background is at least :data:`WIDE_RATIO` x the roads' half-width) and at least two
-    of the junction's other roads, continued straight through it, reach the border
-    within that distance of the stub's end (and within the stub's length plus a road
-    width of the junction): the stub becomes one straight edge per such road, from the
-    junction to where its continuation meets the border. The first keeps the stub's
-    end node; the others are new nodes named ``(*end, i)``.
+
+def aim_border_stubs(g: nx.MultiGraph, width: int, height: int, scale: np.ndarray) -> None:
+    """Give each road of a crossing next to the border its own dead end where it leaves.
+
+    In place. Two roads that cross within about a road width of the border overlap
+    where they leave the image, so the skeleton's stubs from the crossing to the border
+    do not follow them: it leaves one stub (edge-extended mask) or runs two into the
+    corners of the merged cut. At a junction with border stubs, the junction's other
+    roads are continued straight through it (:func:`_road_exits`); those that meet the
+    border within a road width of a stub's end, and within the longest stub plus a road
+    width of the junction, are the roads leaving there. When there are as many of them
+    as stubs (two or more), each stub becomes a straight edge from the junction to one
+    exit (both in order along the border). A single stub is split into one edge per
+    exit only when its end sits in a cut wider than one road (its distance to the
+    background is at least :data:`WIDE_RATIO` x the roads' half-width): one road that
+    forks just inside the border has a single, narrow cut. A new end is named
+    ``(*end, i)``.
 
     Args:
         g: a cleaned pixel graph, border ends flagged, junctions refined.
@@ -253,31 +296,45 @@ def split_border_stubs(g: nx.MultiGraph, width: int, height: int, scale: np.ndar
         scale: ``(sx, sy)`` metres per pixel.
     """
     size = np.array([width, height], dtype=np.float64) * scale
-    for n in list(g.nodes):
-        data = g.nodes[n]
-        if not data.get("border") or g.degree(n) != 1:
+    for j in list(g.nodes):
+        if g.degree(j) < 3:
             continue
-        u, v, k, d = next(iter(g.edges(n, keys=True, data=True)))
-        j = v if u == n else u
-        if j == n or g.degree(j) < 3 or d.get("bridge"):
+        stubs = _border_stubs(g, j)
+        if not stubs:
             continue
-        end_m = data["xy"] * scale
-        reach = float(data.get("dist", 0.0))
-        stub_len = float(_cumulative(d["path"] * scale)[-1])
         q = g.nodes[j]["xy"] * scale
+        ends_m = [g.nodes[n]["xy"] * scale for *_, n in stubs]
+        longest = max(float(_cumulative(d["path"] * scale)[-1]) for _, _, _, d, _ in stubs)
+        skip = {(min(u, v), max(u, v), k) for u, v, k, _, _ in stubs}
         exits = [
             (p, h)
-            for p, h in _stub_exits(g, j, (u, v, k), scale, size)
-            if np.hypot(*(p - end_m)) <= reach and np.hypot(*(p - q)) <= stub_len + 2 * h
+            for p, h in _road_exits(g, j, skip, scale, size)
+            if np.hypot(*(p - q)) <= longest + 2 * h
+            and min(np.hypot(*(p - e)) for e in ends_m) <= 2 * h
         ]
-        if len(exits) < 2 or reach < WIDE_RATIO * min(h for _, h in exits):
+        if len(stubs) >= 2 and len(exits) != len(stubs):
             continue
+        if len(stubs) == 1:
+            reach = float(g.nodes[stubs[0][4]].get("dist", 0.0))
+            if len(exits) < 2 or reach < WIDE_RATIO * min(h for _, h in exits):
+                continue
+        _reaim(g, j, q, stubs, [p for p, _ in exits], scale)
+
+
+def _reaim(
+    g: nx.MultiGraph, j: object, q: np.ndarray, stubs: list, exits: list, scale: np.ndarray
+) -> None:
+    """Replace the border ``stubs`` of junction ``j`` by straight edges to ``exits``."""
+    exits = sorted(exits, key=lambda p: tuple(p.tolist()))
+    stubs = sorted(stubs, key=lambda s: tuple(g.nodes[s[4]]["xy"].tolist()))
+    first = stubs[0]
+    for u, v, k, _, _ in stubs:
         g.remove_edge(u, v, k)
-        for i, (p, _) in enumerate(sorted(exits, key=lambda e: tuple(e[0].tolist()))):
-            key = n if i == 0 else (*n, i)
-            if i == 0:
-                data["xy"] = p / scale
-            else:
-                g.add_node(key, xy=p / scale, kind="end", dist=reach, border=True)
-            path = np.vstack([q, p]) / scale
-            g.add_edge(j, key, path=path, src=j, prob=d["prob"], dist=d["dist"])
+    for i, p in enumerate(exits):
+        _, _, _, d, n = stubs[min(i, len(stubs) - 1)]
+        key = n if i < len(stubs) else (*first[4], i)
+        if key in g:
+            g.nodes[key]["xy"] = p / scale
+        else:
+            g.add_node(key, **{**g.nodes[first[4]], "xy": p / scale})
+        g.add_edge(j, key, path=np.vstack([q, p]) / scale, src=j, prob=d["prob"], dist=d["dist"])

@@ -285,7 +285,7 @@ def clean(
     Returns:
         ``g``, cleaned.
     """
-    from basiss.graph.borders import extend_border_ends, split_border_stubs  # build on this
+    from basiss.graph.borders import aim_border_stubs, extend_border_ends  # build on this
     from basiss.graph.junctions import refine_junctions
 
     scale = np.array([sx, sy], dtype=np.float64)
@@ -300,7 +300,7 @@ def clean(
     merge_junctions(g, options.junction_merge_m, scale)
     drop_short_loops(g, options.loop_m, scale)
     merge_degree2(g)
-    split_border_stubs(g, width, height, scale)
+    aim_border_stubs(g, width, height, scale)
     extend_border_ends(g, width, height, scale)
     bridge_gaps(g, options.bridge_m, options.bridge_angle_deg, scale)
     merge_degree2(g)

@@ -4,8 +4,8 @@
 :func:`network_from_array` does the same for an array in memory. Both run:
 
     probability --threshold / hysteresis--> road pixels --fill holes, drop blobs (m²)-->
-    --thin (scikit-image, edge-extended at the border)--> skeleton --trace--> pieces
-    --join at band edges--> raw pixel graph --clean (metres)--> contract network
+    --thin (scikit-image)--> skeleton --trace--> pieces --join at band edges-->
+    raw pixel graph --clean (metres; border ends onto the border)--> contract network
 
 Input: one band, either a basiss probability (uint8 0..255, ``*_prob.tif``), a 0/1 or
 0/255 mask, or floats 0..1; pixels outside the GDAL mask (nodata) are background. The

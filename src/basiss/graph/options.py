@@ -45,10 +45,11 @@ class GraphOptions:
             near a band edge (see :mod:`basiss.graph.extract`).
         halo_px: the halo in pixels (overrides ``halo_m``).
         band_m: height of a band (metres); None: automatic (~4 Mpx per band).
-        border_pad_m: the raster is extended by its edge pixels this far at the image
-            border before thinning, so the skeleton runs to the border instead of stopping
-            half a road width short of it and bending there; 0: no extension (the border
-            ends are still moved onto the border, see :mod:`basiss.graph.borders`).
+        border_pad_m: the raster is extended by copies of its edge pixels this far at the
+            image border before thinning; 0 (the default): no extension. Border dead ends
+            are moved onto the border on the graph (:mod:`basiss.graph.borders`) either
+            way, and the extension pushes the skeleton of a road running along the border
+            (its mask cut lengthwise) out of the picture (see :mod:`basiss.graph.raster`).
         pixel_size_m: metres per pixel of a raster without a CRS (lengths then stay in
             that unit; 1.0 means pixels).
     """
@@ -68,7 +69,7 @@ class GraphOptions:
     halo_m: float = 40.0
     halo_px: int | None = None
     band_m: float | None = None
-    border_pad_m: float = 6.0
+    border_pad_m: float = 0.0
     pixel_size_m: float = 1.0
 
     def __post_init__(self) -> None:

@@ -9,15 +9,17 @@ on the whole scene.
 
 Two kinds of window edge are told apart: the true image border (where the road really
 leaves the picture) and a *cut* edge (the window ends but the scene goes on). At the
-border, the mask is extended by its edge pixels before thinning, so the skeleton of a
-road leaving the image runs to the border instead of stopping half a road width short
-and bending there (short real stubs at the border survive). Where a road leaves at a
-shallow angle the skeleton still bends over its last ``(w / 2) / tan(angle)``; that
-stretch is replaced by the road's straight continuation on the assembled graph
-(:mod:`basiss.graph.borders`). The pad still helps then (on the sample's truth masks:
-APLS 0.994-0.999 per chip with it, 0.990-0.999 without). At a cut edge nothing is
-invented; the halo keeps the cut's effects out of the band's own rows, and a blob or
-hole touching a cut is judged large.
+border the skeleton of a road leaving the image stops about half a road width short and
+bends over its last ``(w / 2) / tan(angle)``; the assembled graph corrects that
+(:mod:`basiss.graph.borders` carries each border dead end straight out to the border).
+Optionally (``border_pad_m``) the mask is first extended by copies of its edge pixels,
+which makes the skeleton run to the border, but it also moves the skeleton of a road
+whose mask the border cuts lengthwise (a road running along the border) into the pad,
+out of the picture. Measured on the truth masks of three sample seeds (17 chips and
+broad scenes, both APLS presets, with the graph correction): without the pad the
+lowest score is 0.908 and one of 34 is below 0.97; with a 6 m pad 0.847 and seven.
+So the default is no pad. At a cut edge nothing is invented; the halo keeps the cut's
+effects out of the band's own rows, and a blob or hole touching a cut is judged large.
 """
 
 from __future__ import annotations
