@@ -3,7 +3,9 @@
 Rows arrive top to bottom (:class:`basiss.inference.stream.Rows`); they are
 collected into whole tile rows so every compressed tile is written once, and
 the pair goes through temporary names that are renamed only when both files
-are complete (:func:`basiss.io.raster.atomic_outputs`).
+are complete (:func:`basiss.io.raster.atomic_outputs`). Final outputs are
+Cloud-Optimized GeoTIFFs (:mod:`basiss.io.cog`: rows streamed into a tiled
+GeoTIFF, then overviews and a COG copy by GDAL); row-block files stay plain.
 
 Nodata is not a pixel value (0 is a valid probability) but GDAL's per-dataset
 internal mask band (0 = nodata), which rasterio reads with

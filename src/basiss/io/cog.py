@@ -23,8 +23,10 @@ per call stays within 0.5.
 Nodata convention (one way, every output kind)
     Nodata is GDAL's per-dataset internal mask band (255 = valid, 0 = nodata), never a
     nodata value: 0 is a valid probability and a valid mask class. Pixel values under the
-    mask are 0. Rasterio reads it with ``ds.dataset_mask()`` / ``ds.read_masks()``, GIS
-    tools show it transparent, overviews carry their own mask levels.
+    mask are 0 on images and predictions; a training mask keeps its labels there (as the
+    labels say, so training data is unchanged). Rasterio reads it with
+    ``ds.dataset_mask()`` / ``ds.read_masks()``, GIS tools show it transparent, overviews
+    carry their own mask levels.
 
     - ``*_prob.tif`` / ``*_mask.tif``: nodata where every input band was nodata.
     - 8-bit images (``basiss masks``): nodata where the source was nodata in every band.

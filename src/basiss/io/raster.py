@@ -304,13 +304,11 @@ def write_geotiff(
         array: the pixels.
         crs, transform: the grid (identity transform when None).
         layer: what the raster holds (overview resampling, band descriptions).
-        valid: ``(rows, cols)`` bool valid pixels (the internal mask band; pixels outside
-            it are written as 0); None: every pixel is valid.
+        valid: ``(rows, cols)`` bool valid pixels, written as the internal mask band (the
+            pixel values are written as given); None: every pixel is valid.
     """
     arr = array[np.newaxis] if array.ndim == 2 else array
     ok = np.ones(arr.shape[1:], dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
-    if not ok.all():
-        arr = np.where(ok, arr, np.zeros((), arr.dtype))
     profile = geotiff_profile(
         arr.shape[2], arr.shape[1], arr.shape[0], str(arr.dtype), crs, transform, None, COG_BLOCK
     )
