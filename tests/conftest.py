@@ -4,7 +4,7 @@ and the real data in ../shared/data (skipped when absent)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,16 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 # A 0.3 m pixel in degrees, as SpaceNet 3 ships its EPSG:4326 chips.
 SPACENET_DEG = 2.7e-6
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The ONNX exports of every test (``--engine auto`` is onnx on CPU) go to one session
+    folder, never to the user's ~/.cache (Dask workers inherit the variable)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BASISS_CACHE_DIR", str(tmp_path_factory.mktemp("basiss-cache")))
+    yield
+    mp.undo()
 
 
 @pytest.fixture(scope="session")
