@@ -31,6 +31,44 @@ for the extraction options, which apply here too; its threshold is
 --threshold), on the Dask workers too."""
 
 
+def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--engine``, ``--device``, ``--threads``, ``--precision`` and the int8 calibration."""
+    eng = parser.add_argument_group("engine")
+    eng.add_argument(
+        "--engine",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="auto: onnx on CPU, torch on CUDA (the choice is said once); torch; onnx "
+        "(onnxruntime on CPU, the export cached in $BASISS_CACHE_DIR/onnx or "
+        "~/.cache/basiss/onnx)",
+    )
+    add_device_arguments(eng)
+    eng.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "int8"),
+        default="fp32",
+        help="fp16: torch autocast, CUDA only; int8: onnxruntime static quantization "
+        "(CPU; 1.3-1.8x fp32 measured on 2 AVX2 cores), calibrated on chips of the images "
+        "predicted or of --calibration; its probability error against fp32 is printed",
+    )
+    eng.add_argument(
+        "--calibration",
+        nargs="+",
+        default=None,
+        metavar="FILE_LIST_OR_IMAGE",
+        help="int8: images, folders or file-list CSVs to calibrate on; unset: the images "
+        "being predicted",
+    )
+    eng.add_argument(
+        "--calibration-chips",
+        "--calibration_chips",
+        type=positive_int,
+        default=16,
+        metavar="N",
+        help="int8: non-empty chips of the calibration sample (seeded)",
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``basiss predict``."""
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="images, folders or CSVs")
@@ -58,40 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold", type=fraction, default=0.5, help="mask = probability >= threshold"
     )
     parser.add_argument("--tta", action="store_true", help="average the four flips (4x time)")
-    eng = parser.add_argument_group("engine")
-    eng.add_argument(
-        "--engine",
-        choices=("auto", "torch", "onnx"),
-        default="auto",
-        help="auto: onnx on CPU, torch on CUDA (the choice is said once); torch; onnx "
-        "(onnxruntime on CPU, the export cached in $BASISS_CACHE_DIR/onnx or "
-        "~/.cache/basiss/onnx)",
-    )
-    add_device_arguments(eng)
-    eng.add_argument(
-        "--precision",
-        choices=("fp32", "fp16", "int8"),
-        default="fp32",
-        help="fp16: torch autocast, CUDA only; int8: onnxruntime static quantization "
-        "(CPU, ~1.5x fp32), calibrated on chips of the images predicted or of "
-        "--calibration; its probability error against fp32 is printed",
-    )
-    eng.add_argument(
-        "--calibration",
-        nargs="+",
-        default=None,
-        metavar="FILE_LIST_OR_IMAGE",
-        help="int8: images, folders or file-list CSVs to calibrate on; unset: the images "
-        "being predicted",
-    )
-    eng.add_argument(
-        "--calibration-chips",
-        "--calibration_chips",
-        type=positive_int,
-        default=16,
-        metavar="N",
-        help="int8: non-empty chips of the calibration sample (seeded)",
-    )
+    _add_engine_arguments(parser)
     parser.add_argument(
         "--scheduler",
         default=None,
