@@ -16,8 +16,7 @@ from rasterio.transform import from_origin
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
-# A 0.3 m pixel in degrees, as SpaceNet 3 ships its EPSG:4326 chips.
-SPACENET_DEG = 2.7e-6
+from helpers import SPACENET_DEG  # noqa: E402  (tests/ is on sys.path: pythonpath)
 
 
 @pytest.fixture(autouse=True, scope="session")

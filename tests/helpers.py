@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
+#: A 0.3 m pixel in degrees, as SpaceNet 3 ships its EPSG:4326 chips.
+SPACENET_DEG = 2.7e-6
+
 
 def write_png(path: Path, arr: np.ndarray) -> Path:
     """Write a (bands, rows, cols) or (rows, cols) uint8 array as PNG (no georeference)."""

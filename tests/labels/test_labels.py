@@ -19,7 +19,7 @@ from basiss.cli import main
 from basiss.cli import masks as cli_masks
 from basiss.errors import BasissError
 from basiss.labels import centerlines as lab
-from conftest import SPACENET_DEG
+from helpers import SPACENET_DEG
 
 # The fixture grids: UTM 11N at 0.3 m, and SpaceNet-like EPSG:4326 near Las Vegas.
 UTM_X0, UTM_Y0, UTM_GSD = 500000.0, 4000000.0, 0.3
