@@ -27,7 +27,7 @@ def test_miniature_demo_end_to_end(tmp_path):
         threads=1,
     )
     result = run_demo(cfg, log=lines.append)
-    assert [ln for ln in lines if ln.startswith("[")][-1].startswith("[7/7]")
+    assert [ln for ln in lines if ln.startswith("[")][-1].startswith("[8/8]")
 
     summary = json.loads(result.report_json.read_text())
     for key in ("f1", "relaxed_f1"):
@@ -35,7 +35,9 @@ def test_miniature_demo_end_to_end(tmp_path):
         assert not math.isnan(summary[key])
     net = summary["network"]
     assert 0.0 <= net["apls"] <= 1.0 and net["truth_length_km"] > 0
-    for stage in ("sample", "masks", "train", "predict", "graph", "evaluate", "total"):
+    assert summary["view_command"].startswith("basiss view ")
+    assert (out / "view" / "index.html").is_file() and any((out / "view" / "tiles").rglob("*.png"))
+    for stage in ("sample", "masks", "train", "predict", "graph", "evaluate", "view", "total"):
         assert summary["seconds"][stage] >= 0.0
     for rel in summary["outputs"]:
         assert (out / rel).exists(), rel

@@ -85,7 +85,7 @@ class DemoResult:
 
 
 #: The steps of a run, in order, as the log numbers them.
-STEPS = ("sample", "masks", "train", "predict", "graph", "evaluate", "report")
+STEPS = ("sample", "masks", "train", "predict", "graph", "evaluate", "view", "report")
 
 
 @dataclass
@@ -134,10 +134,12 @@ def run_demo(config: DemoConfig, log: Log = print) -> DemoResult:
     graph = _graph(run, broad.prob_path)
     broad_report, test_report = _evaluate(run, layout, broad.prob_path, broad_truth, has_test)
     network = _evaluate_network(run, layout, graph)
+    view_cmd = _view(run, layout, broad, graph)
     log(f"[{len(STEPS)}/{len(STEPS)}] report")
     run.seconds["total"] = time.monotonic() - t_all
     summary = _summary(run, result, broad, broad_report, test_report)
     summary["network"] = _network_summary(graph, network)
+    summary["view_command"] = view_cmd
     outputs = _outputs(run.out, preview, broad_truth, broad)
     outputs.update(_graph_outputs(run.out, graph))
     summary["outputs"] = outputs
@@ -277,11 +279,33 @@ def _graph(run: _Run, broad_prob: Path) -> GraphOutputs:
     from basiss.graph import graph_image
 
     with run.step("graph", "road network from the probability, by row bands"):
-        graph = graph_image(broad_prob, run.out / "graph")
+        graph = graph_image(broad_prob, broad_prob.parent)
         run.log(
             f"    {graph.nodes} nodes, {graph.edges} edges, {graph.length_m / 1000:.2f} km of road"
         )
     return graph
+
+
+#: Zoom levels of the static map below the scene's finest (coarser ones are quick to cut;
+#: the page enlarges the finest exported tiles beyond).
+VIEW_LEVELS = (4, 2)
+
+
+def _view(run: _Run, layout: SampleLayout, broad: PredictOutputs, graph: GraphOutputs) -> str:
+    """Export the broad scene's static map to ``view/``; the command that serves it live."""
+    from basiss.view.export import export_view
+    from basiss.view.page import load
+    from basiss.view.scenes import find_scenes
+
+    layers = [broad.prob_path, broad.mask_path, graph.paths["geojson"]]
+    with run.step("view", "static map of the broad scene (view/index.html)"):
+        page = load(find_scenes(layers, image=layout.broad_image, truth=[layout.broad_labels]))
+        top = page.max_zoom()
+        export_view(
+            page, run.out / "view", min_zoom=top - VIEW_LEVELS[0], max_zoom=top - VIEW_LEVELS[1]
+        )
+    rel = [str(p) for p in (*layers,)]
+    return f"basiss view {' '.join(rel)} --image {layout.broad_image} --truth {layout.broad_labels}"
 
 
 def _evaluate_network(run: _Run, layout: SampleLayout, graph: GraphOutputs) -> NetworkReport:
@@ -321,6 +345,8 @@ def _graph_outputs(out: Path, graph: GraphOutputs) -> dict[str, str]:
         str(gpkg.relative_to(out)): "road network of the broad scene (edges + nodes layers)",
         str(gpkg.with_suffix(".geojson").relative_to(out)): "the same network, EPSG:4326",
         "evaluation_network.json": "APLS (SpaceNet 3 settings) and TOPO of the network",
+        "view/index.html": "static map of the broad scene: imagery, probability, mask, "
+        "network, truth (opens from disk)",
     }
 
 

@@ -57,4 +57,6 @@ def run(args: argparse.Namespace) -> int:
         f"TOPO F1 {net['topo_f1']:.3f}; total {s['seconds']['total']:.0f} s"
     )
     print(f"report: {result.report_md}  (and {result.report_json.name}, figures/ beside it)")
+    print(f"map (static, opens from disk): {result.report_md.parent / 'view' / 'index.html'}")
+    print(f"map (live, any zoom):  {s['view_command']}")
     return 0
