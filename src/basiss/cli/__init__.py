@@ -22,7 +22,16 @@ from basiss.cli._common import HelpFormatter
 from basiss.errors import BasissError
 
 #: The verbs, in pipeline order; each is the module ``basiss.cli.<verb>`` (add one here).
-VERBS: tuple[str, ...] = ("sample", "masks", "train", "predict", "graph", "evaluate", "view", "demo")
+VERBS: tuple[str, ...] = (
+    "sample",
+    "masks",
+    "train",
+    "predict",
+    "graph",
+    "evaluate",
+    "view",
+    "demo",
+)
 
 EPILOG = """\
 pipeline: sample -> masks -> train -> predict -> graph -> evaluate -> view  (demo runs them all)
