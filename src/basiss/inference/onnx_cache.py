@@ -36,15 +36,13 @@ from typing import Any
 from torch import nn
 
 from basiss.inference.engines import OPSET, Precision, export_onnx, note
-from basiss.io.raster import atomic_output
+from basiss.io.raster import atomic_output, file_sha256
 from basiss.training.checkpoint import ModelSpec
 
 #: Environment variable naming the basiss cache folder (the ONNX entries are in ``onnx/``).
 CACHE_ENV = "BASISS_CACHE_DIR"
 #: Version of the entry layout; a sidecar of another version is rebuilt.
 FORMAT = 1
-#: Bytes read at a time when hashing a model file.
-HASH_CHUNK = 1 << 20
 
 
 def cache_root() -> Path:
@@ -82,15 +80,6 @@ def canonical(obj: Any) -> str:
 def entry_name(key: dict[str, Any]) -> str:
     """The file stem of the entry of ``key``: 32 hex digits of its canonical SHA-256."""
     return hashlib.sha256(canonical(key).encode()).hexdigest()[:32]
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

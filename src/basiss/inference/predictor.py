@@ -35,11 +35,8 @@ from basiss.inference.engines import (
     note,
 )
 from basiss.inference.options import PredictOptions
-from basiss.io.raster import PathLike, open_raster
+from basiss.io.raster import PathLike, file_sha256, open_raster
 from basiss.training.checkpoint import ModelSpec, load_checkpoint, resolve_device
-
-#: Bytes read at a time when hashing a checkpoint.
-HASH_CHUNK = 1 << 20
 
 
 @dataclass
@@ -77,11 +74,7 @@ def n_outputs(spec: ModelSpec) -> int:
 
 def checkpoint_digest(path: PathLike) -> str:
     """SHA-256 of a checkpoint file's bytes (hex): same digest, same weights and spec."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 def model_digest(model: nn.Module, spec: ModelSpec) -> str:

@@ -15,6 +15,7 @@ Readers: :func:`valid_area` (a block's valid pixels, from the mask band and Spac
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -219,6 +220,15 @@ def geotiff_profile(
 def grid_of(ds: rasterio.io.DatasetReader) -> dict[str, Any]:
     """The grid of ``ds``: the keys that make another raster sit exactly on it."""
     return {"width": ds.width, "height": ds.height, "crs": ds.crs, "transform": ds.transform}
+
+
+def file_sha256(path: PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 (hex) of a file's bytes, read ``chunk`` bytes at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 def temp_path(final: PathLike) -> Path:
