@@ -19,8 +19,7 @@ The network contract, shared by extraction, the vector writers and APLS:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from basiss.lazy import lazy_exports
 
 #: Public names -> the module that defines them (imported on first use, so reading or
 #: writing a network never loads scikit-image).
@@ -36,7 +35,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -11,8 +11,7 @@ turns on the online basemap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from basiss.lazy import lazy_exports
 
 _EXPORTS = {
     "Scene": "basiss.view.scenes",
@@ -27,7 +26,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
