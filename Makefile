@@ -33,7 +33,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
-BENCHMARKS := masks train_throughput predict_throughput predict_dask predict_memory seams train_cil sources
+BENCHMARKS := masks train_throughput predict_throughput predict_engines predict_dask predict_memory predict_resume evaluate_memory graph apls view_tiles seams train_cil sources
 SEAMS_ON   := $(DEMO_OUT)/sample/broad_area/RGB-PanSharpen_AOI_9_Sample_broad.tif
 
 # Every benchmark at its full settings, cheapest first, stopping at the first failure (hours of CPU; seams scores the demo's model on its broad scene, running the demo if needed).
@@ -41,8 +41,14 @@ bench: $(STAMP)
 	$(PY) benchmarks/masks.py
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/predict_throughput.py
+	$(PY) benchmarks/predict_engines.py
 	$(PY) benchmarks/predict_dask.py
 	$(PY) benchmarks/predict_memory.py
+	$(PY) benchmarks/predict_resume.py
+	$(PY) benchmarks/evaluate_memory.py
+	$(PY) benchmarks/graph.py
+	$(PY) benchmarks/apls.py
+	$(PY) benchmarks/view_tiles.py
 	@test -f $(DEMO_OUT)/run/best.pt || $(MAKE) demo
 	$(PY) benchmarks/seams.py --weights $(DEMO_OUT)/run/best.pt --image $(SEAMS_ON) \
 	  --truth $(DEMO_OUT)/truth/$(notdir $(SEAMS_ON:.tif=_mask.tif))
