@@ -282,10 +282,24 @@ def _break(aoi: Path, how: str) -> tuple[Path, str]:
     if how == "bad_geojson":
         labels.write_text('{"type": "FeatureCollection", "features": [')
         return labels, "not a readable vector file"
+    if how == "labels_elsewhere":  # lon/lat swapped: the road lands far from the chip
+        fc = json.loads(labels.read_text())
+        for f in fc["features"]:
+            f["geometry"]["coordinates"] = [[y, x] for x, y in f["geometry"]["coordinates"]]
+        labels.write_text(json.dumps(fc))
+        return labels, "every road misses the image"
+    if how == "one_band":
+        with rasterio.open(image) as ds:
+            arr, t = ds.read(1)[None], ds.transform
+        image.unlink()
+        _write_tif(image, arr, t)
+        return image, "has 1 band(s); this run takes 3"
     raise AssertionError(how)
 
 
-@pytest.mark.parametrize("how", ["truncated", "garbage", "no_crs", "bad_geojson"])
+@pytest.mark.parametrize(
+    "how", ["truncated", "garbage", "no_crs", "bad_geojson", "labels_elsewhere", "one_band"]
+)
 def test_bad_chip_fails_alone(aoi, tmp_path, how):
     named, fragment = _break(aoi, how)
     csv_path = tmp_path / "f.csv"
@@ -315,6 +329,31 @@ def test_cli_folder_mode_exit_status(aoi, tmp_path, capsys):
     assert all(line.startswith("basiss masks: ") for line in lines)
     assert "2 done, 0 skipped, 1 failed" in captured.out
     assert csv_path.is_file()
+
+
+def test_allow_empty_keeps_an_image_whose_roads_all_miss_it(aoi, tmp_path):
+    _break(aoi, "labels_elsewhere")
+    report = mk.prepare_spacenet(aoi, tmp_path / "f.csv", workers=1, allow_empty=True)
+    assert (report.done, report.failed) == (3, 0)
+    assert any("do not intersect" in m for m in report.messages)
+    assert len(read_file_list(tmp_path / "f.csv")) == 3
+
+
+def test_single_mode_errors_are_one_line(aoi, tmp_path, capsys):
+    image = aoi / "RGB-PanSharpen" / f"RGB-PanSharpen_{CITY}_img1.tif"
+    labels = aoi / "geojson" / "spacenetroads" / f"spacenetroads_{CITY}_img1.geojson"
+    (tmp_path / "adir").mkdir()
+    truncated = tmp_path / "t.tif"
+    truncated.write_bytes(image.read_bytes()[:4000])
+    cases = [
+        ([str(image), str(labels), str(tmp_path / "adir")], "is a folder"),
+        ([str(truncated), str(labels), str(tmp_path / "m.tif")], "truncated or corrupt"),
+    ]
+    for (img, lab, out), fragment in cases:
+        code = main(["masks", "--image", img, "--labels", lab, "--out", out])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 1 and len(err) == 1 and fragment in err[0], err
+    assert not (tmp_path / "m.tif").exists() and not list(tmp_path.glob(".*part*"))
 
 
 def test_cli_folder_mode_ok(aoi, capsys):

@@ -77,6 +77,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     single.add_argument("--image", type=Path, help="reference image (the mask takes its grid)")
     single.add_argument("--labels", type=Path, help="road centerlines (GeoJSON, any CRS)")
     single.add_argument("--out", type=Path, help="mask GeoTIFF to write")
+    parser.add_argument(
+        "--allow-empty",
+        "--allow_empty",
+        action="store_true",
+        help="keep an all-zero mask when every road of an image misses it (by default that "
+        "image fails, likely a CRS mistake, and is left out of the file list)",
+    )
     width = parser.add_argument_group("road width")
     width.add_argument(
         "--buffer-meters",
@@ -120,6 +127,7 @@ def _run_single(args: argparse.Namespace) -> int:
             width_from_lanes=args.width_from_lanes,
             meters_per_lane=args.meters_per_lane,
             default_lanes=args.default_lanes,
+            allow_empty=args.allow_empty,
         )
     _print_lines([f"warning: {w.message}" for w in caught if issubclass(w.category, LabelWarning)])
     print(f"mask: {out}")
@@ -151,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
             default_lanes=args.default_lanes,
             lower=args.percentiles[0],
             upper=args.percentiles[1],
+            allow_empty=args.allow_empty,
         )
         _print_lines(report.messages)
         print(f"masks: {report.summary()}")

@@ -27,7 +27,7 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
-from basiss.errors import BasissError, file_error
+from basiss.errors import BasissError, file_error, reason
 from basiss.geo import pixel_size_m
 from basiss.graph.bands import pixel_graph
 from basiss.graph.clean import clean
@@ -182,5 +182,4 @@ def extract_network(
 
             return _network(read, scene, options, band_rows, path.name)
         except rasterio.errors.RasterioIOError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "read failed"
-            raise file_error(path, f"read failed ({first})") from None
+            raise file_error(path, f"read failed ({reason(exc)})") from None

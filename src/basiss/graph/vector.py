@@ -31,7 +31,7 @@ import networkx as nx
 import pyproj
 import shapely
 
-from basiss.errors import file_error
+from basiss.errors import file_error, reason
 from basiss.geo import line_length_m, to_pyproj
 
 
@@ -193,9 +193,8 @@ def wkt(geom: shapely.Geometry) -> str:
 
 
 def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message, for a one-line error."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """The one-line reason of an exception (:func:`basiss.errors.reason`)."""
+    return reason(exc)
 
 
 def cell_float(value: Any) -> float | None:

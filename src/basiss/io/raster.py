@@ -28,7 +28,7 @@ from rasterio.enums import MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
-from basiss.errors import file_error
+from basiss.errors import file_error, reason
 from basiss.grid import decimated_shape
 from basiss.io.bands import default_bands
 from basiss.io.cog import COG_BLOCK, Layer, cog_file, describe
@@ -58,16 +58,11 @@ def open_raster(path: PathLike) -> Iterator[rasterio.io.DatasetReader]:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             ds = rasterio.open(p)
     except RasterioIOError as exc:
-        raise file_error(p, f"not a readable raster ({_first_line(exc)})") from None
+        raise file_error(p, f"not a readable raster ({reason(exc)})") from None
     try:
         yield ds
     finally:
         ds.close()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def read_window(
@@ -92,7 +87,7 @@ def read_window(
             return ds.read(idx, window=window)
         return ds.read(idx, window=window, boundless=True, fill_value=0)
     except RasterioIOError as exc:
-        raise file_error(ds.name, f"read failed ({_first_line(exc)})") from None
+        raise file_error(ds.name, f"read failed, truncated or corrupt? ({reason(exc)})") from None
 
 
 def valid_pixels(arr: np.ndarray, nodata: float | None = 0) -> np.ndarray:
@@ -132,7 +127,7 @@ def read_decimated(
     try:
         return ds.read(list(bands), out_shape=shape, resampling=resampling)
     except RasterioIOError as exc:
-        raise file_error(ds.name, f"read failed ({_first_line(exc)})") from None
+        raise file_error(ds.name, f"read failed, truncated or corrupt? ({reason(exc)})") from None
 
 
 def stretch_limits(
@@ -249,7 +244,14 @@ def atomic_outputs(*paths: PathLike) -> Iterator[tuple[Path, ...]]:
     """
     finals = [Path(p) for p in paths]
     for f in finals:
-        f.parent.mkdir(parents=True, exist_ok=True)
+        if f.is_dir():
+            raise file_error(f, "is a folder; give a file name for this output")
+        if f.parent.exists() and not f.parent.is_dir():
+            raise file_error(f.parent, "is a file, not a folder for the output")
+        try:
+            f.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise file_error(f.parent, f"cannot create the output folder ({reason(exc)})") from None
     tmps = tuple(temp_path(f) for f in finals)
     try:
         yield tmps

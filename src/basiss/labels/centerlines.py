@@ -32,7 +32,7 @@ import shapely
 from rasterio.features import rasterize
 from rasterio.transform import array_bounds
 
-from basiss.errors import BasissError, file_error
+from basiss.errors import BasissError, file_error, reason
 from basiss.geo import utm_crs_for
 from basiss.io.cog import Layer
 from basiss.io.raster import PathLike, image_valid_area, open_raster, write_geotiff
@@ -54,8 +54,19 @@ class LabelWarning(UserWarning):
     """A label problem that does not stop the mask (points skipped, labels off the image...)."""
 
 
-def _warn(message: str) -> None:
-    warnings.warn(LabelWarning(message), stacklevel=3)
+#: The one-line problem of labels that all miss their image.
+OUTSIDE_PROBLEM = (
+    "every road misses the image (likely a CRS mistake); --allow-empty keeps an all-zero mask"
+)
+
+
+class LabelsOutsideWarning(LabelWarning):
+    """Every label geometry of an image misses it (or was dropped as out of range): the
+    mask is all zero, most likely from a CRS mistake."""
+
+
+def _warn(message: str, category: type[LabelWarning] = LabelWarning) -> None:
+    warnings.warn(category(message), stacklevel=3)
 
 
 def _source(labels: gpd.GeoDataFrame) -> str:
@@ -89,8 +100,7 @@ def load_centerlines(labels: str | os.PathLike[str] | gpd.GeoDataFrame) -> gpd.G
         try:
             gdf = gpd.read_file(path)
         except Exception as exc:  # pyogrio/fiona raise many types: all mean unreadable
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise file_error(path, f"not a readable vector file ({first})") from None
+            raise file_error(path, f"not a readable vector file ({reason(exc)})") from None
     if gdf.crs is None:
         if len(gdf) == 0:  # an empty layer carries no coordinates to misplace
             gdf = gdf.set_crs("EPSG:4326")
@@ -266,19 +276,18 @@ def road_mask_on_grid(
     )
     mask = np.zeros((height, width), dtype=np.uint8)
     shapes = [(geom, 1) for geom in polys if geom is not None and not geom.is_empty]
-    if not shapes:
-        return mask
-    rasterize(
-        shapes,
-        out=mask,
-        transform=transform,
-        all_touched=False,
-    )
-    if not mask.any() and not polys.intersects(shapely.box(*bounds)).any():
+    if shapes:
+        rasterize(shapes, out=mask, transform=transform, all_touched=False)
+    if (
+        len(gdf)
+        and not mask.any()
+        and not (shapes and polys.intersects(shapely.box(*bounds)).any())
+    ):
         where = f" {image_name}" if image_name else " the image"
         _warn(
-            f"{_source(gdf)}: {len(polys)} road geometries do not intersect{where} "
-            "(likely a CRS mistake)"
+            f"{_source(gdf)}: {len(gdf)} road geometries do not intersect{where} "
+            "(likely a CRS mistake)",
+            LabelsOutsideWarning,
         )
     return mask
 
@@ -324,6 +333,7 @@ def write_road_mask(
     reference_image: PathLike,
     out_path: PathLike,
     buffer_meters: float = 2.0,
+    allow_empty: bool = False,
     **kw: Any,
 ) -> Path:
     """Write the road mask as a uint8 0/1 Cloud-Optimized GeoTIFF on ``reference_image``'s grid.
@@ -333,12 +343,28 @@ def write_road_mask(
     :mod:`basiss.io.cog`), overviews nearest. Written atomically: a failure
     leaves no file behind.
 
+    Args:
+        allow_empty: write an all-zero mask when every label misses the image (else
+            that is an error: a CRS mistake would silently train on empty masks).
+
     Returns:
         ``out_path`` as a Path.
+
+    Raises:
+        BasissError: unreadable inputs, or labels that all miss the image.
     """
     if Path(out_path).resolve() == Path(reference_image).resolve():
         raise file_error(out_path, "the mask would overwrite its reference image")
-    mask = road_mask(labels, reference_image, buffer_meters, **kw)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LabelWarning)
+        mask = road_mask(labels, reference_image, buffer_meters, **kw)
+    for w in caught:  # pass the other warnings on to the caller
+        if allow_empty or not issubclass(w.category, LabelsOutsideWarning):
+            warnings.warn(w.message, stacklevel=2)
+    if not allow_empty and any(issubclass(w.category, LabelsOutsideWarning) for w in caught):
+        raise file_error(
+            labels if isinstance(labels, str | os.PathLike) else "labels", OUTSIDE_PROBLEM
+        )
     with open_raster(reference_image) as ds:
         crs, transform = ds.crs, ds.transform
     valid = image_valid_area(reference_image)

@@ -72,6 +72,7 @@ class MaskSettings:
     default_lanes: int = lab.DEFAULT_LANES
     lower: float = 2.0
     upper: float = 98.0
+    allow_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class ImageJob:
     vis_source: Path | None
     mask_file: Path
     plot_file: Path | None
+    n_bands: int = 3
 
     def outputs(self) -> list[Path]:
         """Every file this job writes."""
@@ -234,6 +236,7 @@ def discover_spacenet(
                 vis_source=vis_source,
                 mask_file=mask_dir / f"{name}.tif",
                 plot_file=plot_dir / f"{name}.png" if plots else None,
+                n_bands=n_bands,
             )
         )
     names = [j.name for j in jobs]
@@ -261,6 +264,13 @@ def _mask_for(job: ImageJob, settings: MaskSettings) -> np.ndarray:
         meters_per_lane=settings.meters_per_lane,
         default_lanes=settings.default_lanes,
     )
+
+
+def _check_bands(job: ImageJob) -> None:
+    """An image of another band count than its AOI's ``--n-bands`` is an error."""
+    with open_raster(job.image) as ds:
+        if ds.count != job.n_bands:
+            raise file_error(job.image, f"has {ds.count} band(s); this run takes {job.n_bands}")
 
 
 def _one_line(text: str) -> str:
@@ -291,7 +301,11 @@ def process_image(job: ImageJob, settings: MaskSettings, overwrite: bool = False
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            _check_bands(job)
             mask = _mask_for(job, settings)
+            outside = [w for w in caught if issubclass(w.category, lab.LabelsOutsideWarning)]
+            if outside and not settings.allow_empty:
+                raise file_error(job.labels or job.labels_expected, lab.OUTSIDE_PROBLEM)
             if _needed(job.im_file, overwrite):
                 write_8bit(job.image, job.im_file, lower=settings.lower, upper=settings.upper)
             if job.im_vis_file != job.im_file and _needed(job.im_vis_file, overwrite):
@@ -375,6 +389,7 @@ def prepare_spacenet(
     default_lanes: int = lab.DEFAULT_LANES,
     lower: float = 2.0,
     upper: float = 98.0,
+    allow_empty: bool = False,
 ) -> MasksReport:
     """8-bit images, road masks (and figures) for a SpaceNet AOI folder, plus the file list.
 
@@ -393,6 +408,8 @@ def prepare_spacenet(
         default_lanes: lane count when a road has none.
         lower: lower percentile of the 8-bit stretch.
         upper: upper percentile of the 8-bit stretch.
+        allow_empty: keep an image whose roads all miss it (all-zero mask); by default
+            it fails (likely a CRS mistake) and stays out of the file list.
 
     Returns:
         Counts and messages; the caller decides the exit status from ``failed``.
@@ -405,7 +422,7 @@ def prepare_spacenet(
             f"percentiles must satisfy 0 <= lower < upper <= 100, got {lower}, {upper}"
         )
     settings = MaskSettings(
-        buffer_meters, width_from_lanes, meters_per_lane, default_lanes, lower, upper
+        buffer_meters, width_from_lanes, meters_per_lane, default_lanes, lower, upper, allow_empty
     )
     if not width_from_lanes and buffer_meters <= 0:
         raise BasissError(f"buffer must be > 0 metres, got {buffer_meters}")

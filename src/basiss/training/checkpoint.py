@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from basiss.data.normalize import Normalisation
-from basiss.errors import BasissError, file_error
+from basiss.errors import BasissError, file_error, reason
 from basiss.io.raster import atomic_output
 from basiss.models import create_model
 from basiss.training.state import TrainingState
@@ -170,8 +170,7 @@ def load_checkpoint(
     try:
         model.load_state_dict(payload["state_dict"])
     except (RuntimeError, TypeError, AttributeError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise file_error(path, f"weights do not fit the {spec.arch} spec ({first})") from None
+        raise file_error(path, f"weights do not fit the {spec.arch} spec ({reason(err)})") from None
     model.to(device).eval()
     return model, spec
 

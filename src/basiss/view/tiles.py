@@ -29,7 +29,7 @@ from rio_tiler.errors import (
 )
 from rio_tiler.io import Reader
 
-from basiss.errors import file_error
+from basiss.errors import file_error, reason
 from basiss.view import style
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -104,7 +104,7 @@ def open_layer(layer_id: str, kind: str, path: Path, scene: str) -> RasterLayer:
                 bounds = tuple(float(b) for b in r.get_geographic_bounds("EPSG:4326"))
                 maxzoom = int(r.maxzoom)
     except (rasterio.errors.RasterioError, RioTilerError) as exc:
-        raise file_error(path, f"cannot read raster ({str(exc).splitlines()[0]})") from None
+        raise file_error(path, f"cannot read raster ({reason(exc)})") from None
     minzoom = max(0, maxzoom - int(math.log2(overview)) - ZOOMS_BELOW_OVERVIEWS)
     return RasterLayer(layer_id, kind, path, scene, bounds, minzoom, maxzoom, indexes, stretch)
 

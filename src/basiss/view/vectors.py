@@ -15,7 +15,7 @@ import rasterio
 import shapely
 from pyproj import Transformer
 
-from basiss.errors import file_error
+from basiss.errors import file_error, reason
 
 #: Decimal places kept in lon/lat (1e-7 degree is about 1 cm).
 DIGITS = 7
@@ -43,7 +43,7 @@ def footprint(path: Path) -> shapely.Polygon:
         with rasterio.open(path) as ds:
             crs, bounds = ds.crs, ds.bounds
     except rasterio.errors.RasterioError as exc:
-        raise file_error(path, f"cannot read raster ({str(exc).splitlines()[0]})") from None
+        raise file_error(path, f"cannot read raster ({reason(exc)})") from None
     if crs is None:
         raise file_error(path, "raster has no CRS: cannot be placed on a map")
     return lonlat_footprint(crs, bounds)
@@ -66,7 +66,7 @@ def _frame_features(path: Path) -> list[dict[str, Any]]:
     try:
         frame = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises several kinds; all mean "unreadable"
-        raise file_error(path, f"cannot read vector file ({str(exc).splitlines()[0]})") from None
+        raise file_error(path, f"cannot read vector file ({reason(exc)})") from None
     if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
         frame = frame.to_crs("EPSG:4326")
     out = []
