@@ -288,7 +288,7 @@ def _graph(run: _Run, broad_prob: Path) -> GraphOutputs:
 
 #: Zoom levels of the static map below the scene's finest (coarser ones are quick to cut;
 #: the page enlarges the finest exported tiles beyond).
-VIEW_LEVELS = (4, 2)
+VIEW_LEVELS = (4, 3)
 
 
 def _view(run: _Run, layout: SampleLayout, broad: PredictOutputs, graph: GraphOutputs) -> str:
