@@ -17,8 +17,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import rasterio
-
 from basiss.errors import BasissError, file_error
 from basiss.evaluation import metrics
 from basiss.evaluation.layers import (
@@ -43,7 +41,7 @@ from basiss.evaluation.report import (
     write_report,
 )
 from basiss.evaluation.stream import PairRows, PixelTally, ScoreOptions, tally_pair
-from basiss.io.raster import PathLike
+from basiss.io.raster import PathLike, streaming_env
 from basiss.progress import progress
 
 if TYPE_CHECKING:
@@ -53,9 +51,6 @@ __all__ = ["ScoreOptions", "evaluate", "evaluate_with", "format_table", "open_pa
 
 #: Largest side (pixels) of a figure panel; bigger scenes are max-pooled down.
 PLOT_MAX_SIDE = 2000
-#: GDAL's block cache while evaluating (bytes): a few rows of tiles of each raster, so the
-#: cache does not grow with the scene (GDAL's default is 5% of the machine's memory).
-CACHE_BYTES = 16 << 20
 
 
 @contextlib.contextmanager
@@ -116,7 +111,7 @@ def score_pair(
     Draws its figure in ``plots_dir`` (when given and the pair has a valid pixel). A pair
     without a valid pixel is returned not scored, with the reason.
     """
-    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES), open_pair(pair, image, opts) as rows:
+    with streaming_env(), open_pair(pair, image, opts) as rows:
         overview = None
         if plots_dir is not None:
             from basiss.evaluation.overview import OverviewTally
@@ -209,7 +204,7 @@ def evaluate_with(
     ``opts`` also holds what :func:`evaluate` picks itself, the rows per band
     (``opts.band_rows``); the scores do not depend on it.
     """
-    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES):  # matching reads whole rasters decimated
+    with streaming_env():  # matching reads whole rasters decimated
         matching = match_files(pred, truth)
         images = match_images(image, matching.pairs)
         plots = Path(plots_dir) if plots_dir is not None else None

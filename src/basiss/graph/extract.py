@@ -33,7 +33,8 @@ from basiss.graph.bands import pixel_graph
 from basiss.graph.clean import clean
 from basiss.graph.network import Scene, to_contract
 from basiss.graph.options import DEFAULT_OPTIONS, GraphOptions, resolve
-from basiss.io.raster import PathLike, open_raster
+from basiss.io.raster import PathLike, open_raster, streaming_env
+from basiss.memory import return_large_blocks
 
 
 class GraphWarning(UserWarning):
@@ -163,7 +164,8 @@ def extract_network(
         BasissError: unreadable raster, more than one band, a failed read.
     """
     path = Path(raster)
-    with open_raster(path) as ds:
+    return_large_blocks()  # band after band of arrays: keep RSS flat in the scene's height
+    with streaming_env(), open_raster(path) as ds:
         if ds.count != 1:
             raise file_error(path, f"has {ds.count} bands; a probability or mask has one")
         try:

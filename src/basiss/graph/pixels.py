@@ -199,7 +199,16 @@ def band_pieces(ctx: np.ndarray, row0: int, prob: np.ndarray, dist: np.ndarray) 
         idx = np.asarray(path, dtype=np.int64)
         rows = idx // wk.wp - 2
         cols = idx % wk.wp - 1
-        pieces.append(Piece(start, end, rows + row0, cols, prob[rows, cols], dist[rows, cols]))
+        pieces.append(  # int32 pixels, float32 values: the pieces are kept for the scene
+            Piece(
+                start,
+                end,
+                (rows + row0).astype(np.int32),
+                cols.astype(np.int32),
+                prob[rows, cols].astype(np.float32, copy=False),
+                dist[rows, cols].astype(np.float32, copy=False),
+            )
+        )
 
     def scene(sel: np.ndarray) -> np.ndarray:
         idx = flat[sel]

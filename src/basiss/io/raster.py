@@ -44,6 +44,17 @@ RASTER_SUFFIXES = (*GEOTIFF_SUFFIXES, ".png", ".jpg", ".jpeg", ".vrt")
 NODATA_8BIT = 0
 
 
+#: GDAL's block cache for reads that stream a raster once, top to bottom: the rows of a
+#: window are not read again, so a larger cache (GDAL's default is 5% of RAM) only makes
+#: memory grow with the scene's height.
+STREAM_CACHE_BYTES = 16 << 20
+
+
+def streaming_env(cache_bytes: int = STREAM_CACHE_BYTES) -> rasterio.Env:
+    """A GDAL environment with a bounded block cache, for reads that stream a raster once."""
+    return rasterio.Env(GDAL_CACHEMAX=cache_bytes)
+
+
 @contextlib.contextmanager
 def open_raster(path: PathLike) -> Iterator[rasterio.io.DatasetReader]:
     """Open a raster for reading; failures become a one-line :class:`BasissError`.
