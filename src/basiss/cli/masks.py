@@ -84,7 +84,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep an all-zero mask when every road of an image misses it (by default that "
         "image fails, likely a CRS mistake, and is left out of the file list)",
     )
-    width = parser.add_argument_group("road width")
+    _add_width_arguments(parser.add_argument_group("road width"))
+
+
+def _add_width_arguments(width: argparse._ArgumentGroup) -> None:
+    """How wide a road is burnt: a buffer in metres, or lanes times a lane width."""
     width.add_argument(
         "--buffer-meters",
         "--buffer_meters",

@@ -25,9 +25,8 @@ from pyproj import Transformer
 from pystac.extensions.projection import ProjectionExtension
 
 from basiss.errors import BasissError, file_error
-from basiss.io.raster import atomic_output
+from basiss.io.raster import PathLike, atomic_output
 
-PathLike = str | os.PathLike[str]
 #: The names a checkpoint's facts may come under -> the property they become.
 MODEL_KEYS = {
     "architecture": "architecture",
