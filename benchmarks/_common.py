@@ -20,6 +20,7 @@ import datetime as dt
 import os
 import platform
 import re
+import resource
 import shlex
 import sys
 from collections.abc import Iterable, Sequence
@@ -247,3 +248,17 @@ def score_whole_images(
     out["images"] = float(len(chosen))
     ds.close()
     return out
+
+
+def rss_now_mb() -> float:
+    """Current resident set size (MB) from /proc."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far (MB; ru_maxrss is KB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

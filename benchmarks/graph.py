@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,24 +34,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_record_args, print_table, record  # noqa: E402
+from _common import add_record_args, peak_rss_mb, print_table, record, rss_now_mb  # noqa: E402
 
 #: Prediction rate of the GUIDE's best backend (8000 x 8000 in ~270 s), Mpx/s.
 PREDICT_MPX_S = 64.0 / 270.0
-
-
-def rss_now_mb() -> float:
-    """Current resident set size (MB) from /proc."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far (MB; ru_maxrss is KB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def road_block(r0: int, h: int, width: int, rng: np.random.Generator) -> np.ndarray:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -33,21 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_record_args, record, write_checkpoint, write_scene  # noqa: E402
-
-
-def rss_now_mb() -> float:
-    """Current resident set size (MB) from /proc."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far (MB; ru_maxrss is KB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from _common import add_record_args, peak_rss_mb, record, rss_now_mb, write_checkpoint, write_scene  # noqa: E402
 
 
 def child_stream(image: str, ckpt: str, out: str, batch: int, threads: int) -> dict:
