@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
+from basiss.training.config import TrainConfig
+
 #: A 0.3 m pixel in degrees, as SpaceNet 3 ships its EPSG:4326 chips.
 SPACENET_DEG = 2.7e-6
 
@@ -26,3 +28,28 @@ def write_png(path: Path, arr: np.ndarray) -> Path:
     ) as dst:
         dst.write(arr)
     return path
+
+
+def tiny_config(roads: Path, out: Path, **kw: object) -> TrainConfig:
+    """A training config that runs in seconds: a 4-wide U-Net-small on 32 px chips, the
+    pre-preset recipe (bce, grid chips, best by validation loss); ``kw`` overrides."""
+    base = dict(
+        file_lists=[roads],
+        out=out,
+        arch="unet-small",
+        arch_kwargs={"base": 4},
+        slice=(32, 32),
+        stride=(32, 32),
+        batch_size=8,
+        epochs=2,
+        lr=1e-2,
+        loss="bce",
+        random_crop=False,
+        monitor="val_loss",
+        early_stopping_patience=4,
+        validation_split=0.25,
+        threads=1,
+        device="cpu",
+    )
+    base.update(kw)
+    return TrainConfig(**base)

@@ -67,6 +67,19 @@ def pixel_size_m(transform: Any, crs: Any, width: int, height: int) -> tuple[flo
     return abs(dx), abs(dy)
 
 
+def ground_sample_distance(
+    transform: Any, crs: Any | None, width: int, height: int
+) -> float | None:
+    """The ground sample distance (GSD) of a raster in metres: the mean of its pixel's
+    ground width and height at the scene centre (:func:`pixel_size_m`), rounded to
+    0.1 mm; None without a CRS (a PNG/JPEG's pixel has no known size on the ground).
+    """
+    if crs is None:
+        return None
+    dx, dy = pixel_size_m(transform, crs, width, height)
+    return round(0.5 * (dx + dy), 4)
+
+
 def line_length_m(coords: Sequence[Sequence[float]], crs: Any | None) -> float:
     """True length in metres of a polyline given as ``(x, y)`` vertices in ``crs``.
 

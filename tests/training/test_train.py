@@ -17,44 +17,9 @@ from basiss.training.loop import TrainConfig, train
 from basiss.training.losses import LOSSES, make_loss
 from basiss.training.schedule import cosine_lr
 from basiss.training.validation import Validation, validate
-from helpers import write_png
+from helpers import tiny_config as tiny
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture
-def roads(tmp_path) -> Path:
-    """Eight 64 px RGB images with bright roads, 0/255 masks, in images/ + groundtruth/."""
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        img = rng.integers(30, 90, size=(3, 64, 64), dtype=np.uint8)
-        mask = np.zeros((64, 64), np.uint8)
-        r, c = rng.integers(4, 56, size=2)
-        mask[r : r + 5, :] = 255
-        mask[:, c : c + 5] = 255
-        img[:, mask > 0] = rng.integers(150, 220)
-        write_png(tmp_path / "data" / "images" / f"im{i}.png", img)
-        write_png(tmp_path / "data" / "groundtruth" / f"im{i}.png", mask)
-    return tmp_path / "data"
-
-
-def tiny(roads: Path, out: Path, **kw) -> TrainConfig:
-    base = dict(
-        file_lists=[roads],
-        out=out,
-        arch="unet-small",
-        arch_kwargs={"base": 4},
-        slice=(32, 32),
-        stride=(32, 32),
-        batch_size=8,
-        epochs=2,
-        lr=1e-2,
-        validation_split=0.25,
-        threads=1,
-        device="cpu",
-    )
-    base.update(kw)
-    return TrainConfig(**base)
 
 
 def test_validation_metrics_and_cosine():
@@ -215,6 +180,8 @@ def test_cli_train_with_seed_aliases(roads, tmp_path, capsys):
             "1",
             "--threads",
             "1",
+            "--model",
+            "unet-small",
             "--arch-kwargs",
             '{"base": 4}',
             "--mask-threshold",
@@ -230,7 +197,7 @@ def test_cli_train_with_seed_aliases(roads, tmp_path, capsys):
 
 def test_config_is_a_dataclass():
     cfg = TrainConfig(file_lists=[Path("x")], out=Path("y"))
-    assert replace(cfg, epochs=3).epochs == 3 and cfg.arch == "unet-small"
+    assert replace(cfg, epochs=3).epochs == 3 and cfg.arch == "dlinknet34"
 
 
 def test_csv_of_8_band_geotiffs_with_01_masks(tmp_path, make_raster):

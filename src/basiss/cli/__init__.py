@@ -26,6 +26,7 @@ VERBS: tuple[str, ...] = (
     "sample",
     "masks",
     "train",
+    "adapt",
     "predict",
     "graph",
     "evaluate",
@@ -34,7 +35,8 @@ VERBS: tuple[str, ...] = (
 )
 
 EPILOG = """\
-pipeline: sample -> masks -> train -> predict -> graph -> evaluate -> view  (demo runs them all)
+pipeline: sample -> masks -> train [-> adapt] -> predict -> graph -> evaluate -> view
+          (demo runs them all)
 run 'basiss VERB --help' for the options of one verb."""
 
 

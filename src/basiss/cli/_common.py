@@ -45,6 +45,20 @@ def show_value(value: Any) -> str:
     return str(value)
 
 
+class Unset:
+    """The parsed value of an option the user did not give; ``value`` is what it defaults to.
+
+    ``basiss train`` needs to tell "not given" from "given the default" (a ``--preset``
+    supplies the defaults, and only options typed on the command line override it).
+    """
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return show_value(self.value)
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Help that states each default once: after the text, only when there is one to state.
 
@@ -55,6 +69,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
+        if isinstance(default, Unset):
+            default = default.value
         if (
             action.required
             or default is None

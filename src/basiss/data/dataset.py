@@ -31,6 +31,7 @@ from basiss.data.augment import (
 )
 from basiss.data.normalize import Normalisation
 from basiss.errors import BasissError, file_error
+from basiss.geo import ground_sample_distance
 from basiss.grid import chip_grid
 from basiss.io.bands import image_bands
 from basiss.io.filelist import Pair, read_file_list
@@ -166,11 +167,15 @@ def split_by_image(n_images: int, fraction: float, seed: int = 0) -> tuple[list[
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """Size and band layout of one pair, checked once when indexing."""
+    """Size, band layout and ground sample distance of one pair, checked once when indexing.
+
+    ``gsd`` is the image's pixel size on the ground in metres, None when it has no CRS.
+    """
 
     width: int
     height: int
     bands: tuple[int, ...]
+    gsd: float | None = None
 
 
 def image_info(pair: Pair, n_bands: int | None = None) -> ImageInfo:
@@ -185,12 +190,13 @@ def image_info(pair: Pair, n_bands: int | None = None) -> ImageInfo:
         if n_bands is not None and len(bands) < n_bands:
             raise file_error(pair.im_file, f"has {len(bands)} bands, --n-bands asks {n_bands}")
         w, h = ds.width, ds.height
+        gsd = ground_sample_distance(ds.transform, ds.crs, w, h)
     with open_raster(pair.mask_file) as ms:
         if (ms.width, ms.height) != (w, h):
             raise file_error(
                 pair.mask_file, f"is {ms.width}x{ms.height}, its image {pair.im_file} is {w}x{h}"
             )
-    return ImageInfo(w, h, tuple(bands))
+    return ImageInfo(w, h, tuple(bands), gsd)
 
 
 # --------------------------------------------------------------------------- chip index

@@ -40,6 +40,8 @@ class ModelSpec:
         stride: chip stride (x, y) used in training (prediction's default).
         mask_threshold: value above which a training-mask pixel counted as road.
         stretch: percentiles (low, high) for 16->8 bit conversion of raw input.
+        gsd: ground sample distance (metres) of the training images, None if unknown;
+            prediction resamples other imagery to it (``basiss predict --gsd auto``).
         extra: free-form training facts (epoch, scores...), plain types only.
     """
 
@@ -53,6 +55,7 @@ class ModelSpec:
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     mask_threshold: float = 0.0
     stretch: tuple[float, float] = (2.0, 98.0)
+    gsd: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -173,6 +176,30 @@ def load_checkpoint(
         raise file_error(path, f"weights do not fit the {spec.arch} spec ({reason(err)})") from None
     model.to(device).eval()
     return model, spec
+
+
+def init_weights(path: str | os.PathLike[str], spec: ModelSpec) -> dict[str, torch.Tensor]:
+    """The weights of checkpoint ``path`` for a new run of ``spec`` (fine-tuning).
+
+    Raises:
+        BasissError: naming the file: unreadable (see :func:`read_checkpoint`), or a
+            model that is not ``spec``'s (architecture, its arguments, input bands,
+            classes or normalisation differ).
+    """
+    payload = read_checkpoint(path)
+    other = spec_from_dict(payload["spec"], path)
+    for what, mine, theirs in (
+        ("architecture", spec.arch, other.arch),
+        ("architecture arguments", spec.arch_kwargs, other.arch_kwargs),
+        ("input bands", spec.in_channels, other.in_channels),
+        ("classes", spec.n_classes, other.n_classes),
+        ("normalisation", spec.normalisation.kind, other.normalisation.kind),
+    ):
+        if mine != theirs:
+            raise file_error(
+                path, f"cannot start from it: its {what} is {theirs!r}, this run's is {mine!r}"
+            )
+    return payload["state_dict"]
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -9,6 +9,7 @@ only when they are needed.
 
 from __future__ import annotations
 
+import argparse
 import enum
 import json
 from dataclasses import asdict, dataclass, field, fields
@@ -31,6 +32,7 @@ from basiss.training.options import (
     json_object,
     option,
 )
+from basiss.training.presets import CPU, DEFAULT, PRESETS, preset
 
 if TYPE_CHECKING:
     from basiss.data.augment import Augment
@@ -57,8 +59,14 @@ def _sources_preset() -> Augment:
     return Augment.sources()
 
 
-def default_stride(slice_: tuple[int, int]) -> tuple[int, int]:
-    """Three quarters of the chip, rounded (the seed's 300 for 400): a quarter of overlap."""
+def default_stride(slice_: tuple[int, int], random_crop: bool = False) -> tuple[int, int]:
+    """Three quarters of the chip, rounded (the seed's 300 for 400): a quarter of overlap.
+
+    With random crops the grid only sets how many chips an image gives an epoch (each
+    item is a random window anyway), so the stride is the chip itself.
+    """
+    if random_crop:
+        return slice_
     return (max(1, round(0.75 * slice_[0])), max(1, round(0.75 * slice_[1])))
 
 
@@ -66,15 +74,26 @@ def default_stride(slice_: tuple[int, int]) -> tuple[int, int]:
 class TrainConfig:
     """Everything one training run needs.
 
+    The defaults are the :data:`~basiss.training.presets.DEFAULT` preset's values; build a
+    config from another recipe with :meth:`from_preset`.
+
     Attributes:
         file_lists: sources: file-list CSVs or folders of image/mask pairs.
         out: run folder (``best.pt``, ``last.pt``, ``log.csv``).
+        preset: the name of the recipe the defaults came from (set by :meth:`from_preset`;
+            recorded in the checkpoint).
+        init_from: start from this checkpoint's weights (fine-tuning); its architecture,
+            bands, classes and normalisation must be this run's.
+        gsd: ground sample distance of the training images in metres, recorded in the
+            checkpoint so prediction can resample other imagery to it. None = read it from
+            georeferenced images (unknown for PNG/JPEG sets).
         arch, arch_kwargs: registry name and constructor arguments of the model.
         n_bands: bands the model reads (the first ``n_bands`` of each image's
             default bands; RGBA with alpha reads as RGB). None = all of them.
         n_classes: 1 = sigmoid road; 2 = the seed's background + road softmax.
         slice, stride: chip size and step (x, y) of the training chip grid; stride
-            None = :func:`default_stride`. Validation uses ``stride = slice``.
+            None = :func:`default_stride` (the chip with random crops, else 3/4 of it).
+            Validation uses ``stride = slice``.
         batch_size, epochs, lr, weight_decay: the usual (weight decay None =
             1e-2 for adamw, 0 otherwise).
         loss, optimizer, schedule, monitor: a :class:`~basiss.training.kinds.Loss`,
@@ -124,8 +143,17 @@ class TrainConfig:
         required=True,
         group="data",
     )
+    preset: str = option(
+        DEFAULT,
+        help="training recipe the other defaults come from (options given override it): "
+        + "; ".join(f"{p.name} = {p.summary}" for p in PRESETS.values()),
+        flags=("--preset",),
+        choices=tuple(PRESETS),
+        metavar="NAME",
+        group="model",
+    )
     arch: str = option(
-        "unet-small",
+        CPU.values["arch"],
         help="architecture, a name of the model registry (the seed's --model)",
         flags=("--arch", "--model"),
         choices=LazyChoices(_model_names),
@@ -133,7 +161,7 @@ class TrainConfig:
         group="model",
     )
     arch_kwargs: dict[str, Any] = option(
-        {},
+        CPU.values["arch_kwargs"],
         help="JSON keyword arguments of the architecture, e.g. '{\"base\": 24}'",
         flags=("--arch-kwargs", "--arch_kwargs"),
         parse=json_object,
@@ -156,24 +184,28 @@ class TrainConfig:
         metavar="N",
         group="model",
     )
-    slice: tuple[int, int] = (400, 400)
+    slice: tuple[int, int] = CPU.values["slice"]
     stride: tuple[int, int] | None = None
     batch_size: int = option(
-        4,
+        CPU.values["batch_size"],
         help="chips per step",
         flags=("--batch-size", "--batch_size", "--batchsize"),
         rule=COUNT,
         metavar="N",
     )
-    epochs: int = option(50, help="maximum epochs", flags=("--epochs",), rule=COUNT, metavar="N")
-    lr: float = option(1e-3, help="peak learning rate", flags=("--lr",), rule=POSITIVE)
+    epochs: int = option(
+        CPU.values["epochs"], help="maximum epochs", flags=("--epochs",), rule=COUNT, metavar="N"
+    )
+    lr: float = option(CPU.values["lr"], help="peak learning rate", flags=("--lr",), rule=POSITIVE)
     weight_decay: float | None = option(
         None,
         help="weight decay; unset: 1e-2 with adamw, else 0",
         flags=("--weight-decay",),
         rule=NON_NEGATIVE,
     )
-    loss: Loss = option(Loss.BCE, help="training loss", flags=("--loss",), choices=values(Loss))
+    loss: Loss = option(
+        Loss(CPU.values["loss"]), help="training loss", flags=("--loss",), choices=values(Loss)
+    )
     optimizer: Optimizer = option(
         Optimizer.ADAM,
         help="optimizer (sgd with momentum 0.9)",
@@ -181,7 +213,7 @@ class TrainConfig:
         choices=values(Optimizer),
     )
     schedule: Schedule = option(
-        Schedule.COSINE,
+        Schedule(CPU.values["schedule"]),
         help="cosine over the run (epochs or --max-minutes) or halve on plateau",
         flags=("--schedule",),
         choices=values(Schedule),
@@ -194,14 +226,14 @@ class TrainConfig:
         group="data",
     )
     early_stopping_patience: int = option(
-        4,
+        CPU.values["early_stopping_patience"],
         help="stop after this many epochs without improvement",
         flags=("--early-stopping-patience", "--early_stopping_patience"),
         rule=COUNT,
         metavar="N",
     )
     monitor: Monitor = option(
-        Monitor.VAL_LOSS,
+        Monitor(CPU.values["monitor"]),
         help="score for best.pt and early stopping",
         flags=("--monitor",),
         choices=values(Monitor),
@@ -215,10 +247,11 @@ class TrainConfig:
     )
     augmentation: Augment = field(default_factory=_sources_preset)
     random_crop: bool = option(
-        False,
-        help="sample a random window of each chip's image instead of the grid window",
+        CPU.values["random_crop"],
+        help="sample a random window of each chip's image instead of the grid window "
+        "(default: on; off in the seed preset)",
         flags=("--random-crop",),
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         group="data",
     )
     mask_threshold: float = option(
@@ -273,6 +306,24 @@ class TrainConfig:
         flags=("--overwrite",),
         action="store_true",
     )
+    init_from: Path | None = option(
+        None,
+        help="start from the weights of this checkpoint (fine-tuning; same architecture, "
+        "bands, classes and normalisation)",
+        flags=("--init-from",),
+        parse=Path,
+        metavar="CKPT",
+        group="model",
+    )
+    gsd: float | None = option(
+        None,
+        help="ground sample distance of the training images in metres (for PNG/JPEG sets; "
+        "georeferenced images give their own); recorded so predict can resample to it",
+        flags=("--gsd",),
+        rule=POSITIVE,
+        metavar="METRES",
+        group="data",
+    )
     device: str = option("auto", spec=DEVICE, group="machine")
     threads: int | None = option(None, spec=THREADS, group="machine")
     workers: int = option(
@@ -298,19 +349,32 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.file_lists = [Path(p) for p in self.file_lists]
         self.out = Path(self.out)
+        if self.init_from is not None:
+            self.init_from = Path(self.init_from)
         self.loss = _kind(Loss, self.loss, "loss")
         self.optimizer = _kind(Optimizer, self.optimizer, "optimizer")
         self.schedule = _kind(Schedule, self.schedule, "schedule")
         self.monitor = _kind(Monitor, self.monitor, "monitor")
         self.slice = _pair("slice", self.slice)
         self.stride = (
-            default_stride(self.slice) if self.stride is None else _pair("stride", self.stride)
+            default_stride(self.slice, self.random_crop)
+            if self.stride is None
+            else _pair("stride", self.stride)
         )
         if self.source_weights is not None:
             self.source_weights = [float(w) for w in self.source_weights]
         problem = check_fields(self)
         if problem is not None:
             raise BasissError(problem)
+
+    @classmethod
+    def from_preset(cls, name: str, **values: Any) -> TrainConfig:
+        """A config of preset ``name`` with ``values`` (field names) overriding it.
+
+        Raises:
+            BasissError: an unknown preset or a bad value.
+        """
+        return cls(**{**preset(name).values, **values, "preset": name})
 
     def check(self) -> None:
         """Refuse settings that cannot go together (checked when a run starts, so a config
@@ -358,6 +422,8 @@ def _contradiction(c: TrainConfig) -> str | None:
             f"stride {c.stride} is larger than the chip {c.slice}: chips would leave gaps "
             "and prediction refuses such a checkpoint"
         )
+    if c.resume and c.init_from is not None:
+        return "--resume continues OUT/last.pt; --init-from starts a new run: give one"
     if c.resume and c.overwrite:
         return "--resume and --overwrite contradict each other; give one"
     if c.norm not in _norm_kinds():

@@ -85,6 +85,30 @@ def load_sources(c: TrainConfig) -> Sources:
     return Sources(pairs, infos, train_images, val_images, source_of, names)
 
 
+def training_gsd(c: TrainConfig, sources: Sources) -> float | None:
+    """The ground sample distance the model learns at, in metres: ``--gsd`` when given,
+    else the median of the images' own (None when any image has no CRS).
+
+    Raises:
+        BasissError: georeferenced training images whose GSDs differ by more than 1.5x
+            (a model learns one scale; resample them, or train one model per scale).
+    """
+    if c.gsd is not None:
+        return float(c.gsd)
+    known = [info.gsd for info in sources.infos]
+    if not known or any(g is None for g in known):
+        return None
+    values = sorted(g for g in known if g is not None)
+    if values[-1] > 1.5 * values[0]:
+        lo = sources.pairs[[info.gsd for info in sources.infos].index(values[0])].im_file
+        hi = sources.pairs[[info.gsd for info in sources.infos].index(values[-1])].im_file
+        raise BasissError(
+            f"training images differ in ground sample distance: {lo} is {values[0]:g} m, "
+            f"{hi} is {values[-1]:g} m; resample them to one GSD or give --gsd"
+        )
+    return values[len(values) // 2]
+
+
 def fresh_normalisation(c: TrainConfig, sources: Sources) -> Normalisation:
     """The normalisation of a new run (``dataset``: statistics of the training images)."""
     if c.norm == "dataset":

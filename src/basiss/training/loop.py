@@ -37,9 +37,9 @@ from torch import nn
 
 from basiss.errors import BasissError, file_error
 from basiss.progress import progress
-from basiss.training.checkpoint import ModelSpec, resolve_device, save_checkpoint
+from basiss.training.checkpoint import ModelSpec, init_weights, resolve_device, save_checkpoint
 from basiss.training.config import BEST, LAST, LOG, TrainConfig
-from basiss.training.data import Chips, Sources, load_sources, make_chips
+from basiss.training.data import Chips, Sources, load_sources, make_chips, training_gsd
 from basiss.training.kinds import Monitor, Stop
 from basiss.training.log import Row, log_columns, read_log, write_log
 from basiss.training.losses import LossFn, make_loss
@@ -171,7 +171,8 @@ def configure_model(c: TrainConfig, spec: ModelSpec, device: torch.device) -> nn
 
 
 def make_spec(c: TrainConfig, sources: Sources, norm: dict[str, Any]) -> ModelSpec:
-    """What prediction will need: architecture, bands, classes, normalisation, chip grid."""
+    """What prediction will need: architecture, bands, classes, normalisation, chip grid,
+    ground sample distance."""
     return ModelSpec(
         arch=c.arch,
         in_channels=len(sources.bands),
@@ -182,6 +183,7 @@ def make_spec(c: TrainConfig, sources: Sources, norm: dict[str, Any]) -> ModelSp
         stride=tuple(c.stride),  # type: ignore[arg-type]
         arch_kwargs=dict(c.arch_kwargs),
         mask_threshold=float(c.mask_threshold),
+        gsd=training_gsd(c, sources),
     )
 
 
@@ -224,6 +226,8 @@ def prepare_run(c: TrainConfig, clock: Clock) -> Run:
         if plateau is not None and state.scheduler:
             plateau.load_state_dict(state.scheduler)
         history = read_log(out / LOG, state.epoch)
+    elif c.init_from is not None:
+        model.load_state_dict(init_weights(c.init_from, spec))
     n_per_epoch = chips.per_epoch(c.max_chips_per_epoch)
     return Run(
         config=c,

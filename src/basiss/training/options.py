@@ -131,7 +131,8 @@ class Option:
         parse: an argparse type for other values (e.g. :func:`json_object`).
         choices: the allowed spellings (a tuple or :class:`LazyChoices`).
         nargs, metavar: as in argparse.
-        action: ``store_true`` / ``store_false`` for switches (``--no-x`` stores False).
+        action: ``store_true`` / ``store_false`` for switches (``--no-x`` stores False), or
+            :class:`argparse.BooleanOptionalAction` for ``--x`` / ``--no-x``.
         required: the command line must give it (the config field has no default).
         repeat: the flag may be repeated, each time adding one value (a list).
         group: the help section it is listed under.
@@ -144,7 +145,7 @@ class Option:
     choices: Sequence[str] | None = None
     nargs: str | int | None = None
     metavar: str | tuple[str, ...] | None = None
-    action: str | None = None
+    action: str | type[argparse.Action] | None = None
     required: bool = False
     repeat: bool = False
     group: str = "run"
