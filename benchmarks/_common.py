@@ -34,14 +34,6 @@ RESULTS = HERE / "RESULTS.md"
 DATA = ROOT.parent / "shared" / "data"  # cil2016/, cil2022_train/, ... (see its README.md)
 HEADER = "# Benchmark results\n\nOne line per run, appended.\n\n"
 
-#: Per-model training defaults of the accuracy benchmarks: (arch_kwargs, slice, batch, lr).
-PRESETS: dict[str, tuple[dict, int, int, float]] = {
-    "unet-small": ({"base": 16}, 256, 8, 2e-3),
-    "unet": ({}, 256, 4, 5e-4),
-    "resunet34": ({"base": 32}, 256, 8, 1e-3),
-    "dlinknet34": ({"base": 32}, 256, 8, 1e-3),
-}
-
 
 def cpu_model() -> str:
     """The CPU model name from /proc/cpuinfo (or the platform's guess)."""

@@ -12,6 +12,7 @@ from basiss.cli._common import (
     chip_pair,
     fraction,
     non_negative_int,
+    positive,
     positive_int,
 )
 from basiss.cli.graph import add_graph_options, options_from_args
@@ -96,6 +97,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold", type=fraction, default=0.5, help="mask = probability >= threshold"
     )
     parser.add_argument("--tta", action="store_true", help="average the four flips (4x time)")
+    scale = parser.add_argument_group("ground sample distance (GSD)")
+    scale.add_argument(
+        "--gsd",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto: when the checkpoint records its training GSD and the input's is known, "
+        "resample each input to the model's GSD on the fly (window by window) and put the "
+        "prediction back on the input's grid; off: predict the input as it is",
+    )
+    scale.add_argument(
+        "--input-gsd",
+        type=positive,
+        default=None,
+        metavar="METRES",
+        help="the inputs' GSD, for rasters without a CRS (PNG/JPEG); unset: from each CRS",
+    )
     _add_engine_arguments(parser)
     parser.add_argument(
         "--scheduler",
@@ -141,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         calibration=args.calibration,
         calibration_chips=args.calibration_chips,
+        gsd=args.gsd,
+        input_gsd=args.input_gsd,
     )
     # int8 calibrates on the images predicted, the same set in one process or on Dask.
     options = with_calibration(options, args.images)

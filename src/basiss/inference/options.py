@@ -84,6 +84,11 @@ class PredictOptions:
             quantization; None: the images being predicted.
         calibration_chips: int8: how many non-empty chips calibrate it.
         calibration_seed: int8: the seed of the chips' sample.
+        gsd: ``auto``: resample each input to the model's ground sample distance when
+            both are known, predicting on the input's grid all the same
+            (:mod:`basiss.inference.gsd`); ``off``: predict the input as it is.
+        input_gsd: the inputs' GSD in metres, for rasters without a CRS (PNG/JPEG);
+            None: read from each input's CRS.
 
     Raises:
         BasissError: an unknown blend, engine or precision, an engine/precision pair
@@ -106,6 +111,8 @@ class PredictOptions:
     calibration: tuple[str, ...] | None = None
     calibration_chips: int = CALIBRATION_CHIPS
     calibration_seed: int = 0
+    gsd: str = "auto"
+    input_gsd: float | None = None
 
     def __post_init__(self) -> None:
         self.blend = _choice(Blend, self.blend, "blend")
@@ -124,6 +131,10 @@ class PredictOptions:
             raise BasissError(f"threshold must be in [0, 1], got {self.threshold}")
         if self.threads is not None and self.threads < 1:
             raise BasissError(f"threads must be >= 1, got {self.threads}")
+        if self.gsd not in ("auto", "off"):
+            raise BasissError(f"unknown gsd {self.gsd!r}; choose from auto, off")
+        if self.input_gsd is not None and not self.input_gsd > 0:
+            raise BasissError(f"input GSD must be > 0 metres, got {self.input_gsd}")
         _check_pair("slice", self.slice, MIN_CHIP)
         _check_pair("stride", self.stride, 1)
 

@@ -25,9 +25,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import shutil
+import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,13 @@ from basiss.grid import owned_rows
 from basiss.inference.blend import blend_weights, quantise, threshold_mask
 from basiss.inference.blocks import BlockResult, assemble_blocks, block_paths
 from basiss.inference.catalog import write_prediction_collection, write_prediction_item
+from basiss.inference.gsd import (
+    input_gsd,
+    rows_on_grid,
+    scale_factor,
+    scaled_size,
+    write_scaled_vrt,
+)
 from basiss.inference.inputs import expand_inputs
 from basiss.inference.options import BLENDS, Blend, PredictOptions
 from basiss.inference.predictor import Predictor, chip_geometry, load_predictor
@@ -152,6 +160,67 @@ def predict_image(
     pred = load_predictor(model_or_checkpoint, options, images=[image])
     prob_path, mask_path = output_paths(image, out)
     with open_raster(image) as ds:
+        gsd = input_gsd(ds, pred.options.input_gsd)
+    factor = scale_factor(pred.spec.gsd, gsd, pred.options.gsd)
+    if factor != 1.0:
+        chips_run, chips_total, scene = _predict_rescaled(image, pred, out, factor, gsd)
+    else:
+        chips_run, chips_total, scene = _predict_native(image, pred, out)
+    graph_paths = {} if graph is None else graph_image(prob_path, out, graph).paths
+    item = write_prediction_item(
+        image, prob_path, mask_path, pred.spec, pred.digest, graph_paths,
+        has_crs=scene.profile["crs"] is not None,
+    )  # fmt: skip
+    return PredictOutputs(
+        prob_path=prob_path,
+        mask_path=mask_path,
+        seconds=time.perf_counter() - t0,
+        chips=chips_run,
+        chips_total=chips_total,
+        pixels=scene.width * scene.height,
+        graph_paths=graph_paths,
+        item_path=item,
+    )
+
+
+def _predict_rescaled(
+    image: PathLike, pred: Predictor, out: Path, factor: float, gsd: float | None
+) -> tuple[int, int, Scene]:
+    """Predict ``image`` resampled by ``factor`` (to the model's GSD) in a hidden working
+    folder, then write the outputs on the image's own grid (:mod:`basiss.inference.gsd`).
+    Returns the chips run, the chips of the resampled grid and the image's scene."""
+    stem = Path(image).stem
+    work = out / f".{stem}.gsd"
+    work.mkdir(exist_ok=True)
+    if pred.options.show_progress:
+        print(
+            f"{Path(image).name}: {gsd:g} m pixels, the model's are {pred.spec.gsd:g} m: "
+            f"predicting at x{factor:.3g} and back onto the input grid",
+            file=sys.stderr,
+        )
+    try:
+        with open_raster(image) as ds:
+            vrt = write_scaled_vrt(
+                image, ds, scaled_size(ds.width, ds.height, factor), work / f"{stem}.vrt"
+            )
+        inner = replace(pred, options=replace(pred.options, gsd="off", input_gsd=None))
+        done = _predict_native(vrt, inner, work)
+        prob_path, mask_path = output_paths(image, out)
+        with open_raster(image) as ds:
+            scene = scene_info(ds, image, pred.spec, pred.chip, pred.stride)
+            with scene.env():
+                rows = rows_on_grid(work / f"{stem}_prob.tif", ds, work, pred.options.threshold)
+                write_rows(rows, prob_path, mask_path, scene.profile)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return done[0], done[1], scene
+
+
+def _predict_native(image: PathLike, pred: Predictor, out: Path) -> tuple[int, int, Scene]:
+    """Predict ``image`` on its own grid into ``out``; returns the chips run, the chips of
+    the grid and the scene."""
+    prob_path, mask_path = output_paths(image, out)
+    with open_raster(image) as ds:
         scene = scene_info(ds, image, pred.spec, pred.chip, pred.stride)
         plan = resume_plan(len(scene.grid.rows))
         bar = progress(
@@ -167,21 +236,7 @@ def predict_image(
                 chips_run = write_rows(rows, prob_path, mask_path, scene.profile)
             else:
                 chips_run = _predict_blocks(pred, ds, scene, plan, (prob_path, mask_path), bar)
-    graph_paths = {} if graph is None else graph_image(prob_path, out, graph).paths
-    item = write_prediction_item(
-        image, prob_path, mask_path, pred.spec, pred.digest, graph_paths,
-        has_crs=scene.profile["crs"] is not None,
-    )  # fmt: skip
-    return PredictOutputs(
-        prob_path=prob_path,
-        mask_path=mask_path,
-        seconds=time.perf_counter() - t0,
-        chips=chips_run,
-        chips_total=len(scene.grid),
-        pixels=scene.width * scene.height,
-        graph_paths=graph_paths,
-        item_path=item,
-    )
+    return chips_run, len(scene.grid), scene
 
 
 def _todo_runs(
