@@ -99,7 +99,9 @@ def test_chip_options_parse_the_same_on_train_and_predict(chip, want):
         assert (chip_pair(args, "slice"), chip_pair(args, "stride")) == want, base
     cfg = config_from_args(_parse(TRAIN + chip))
     assert cfg.slice == want[0]
-    assert cfg.stride == (want[1] or (round(0.75 * want[0][0]), round(0.75 * want[0][1])))
+    assert cfg.stride == (want[1] or want[0])  # random crops (the default): stride = chip
+    seed = config_from_args(_parse(TRAIN + ["--preset", "seed"] + chip))
+    assert seed.stride == (want[1] or (round(0.75 * want[0][0]), round(0.75 * want[0][1])))
 
 
 def test_seed_spellings_model_and_batch_size():
@@ -109,7 +111,7 @@ def test_seed_spellings_model_and_batch_size():
     assert cfg.arch == "unet" and cfg.batch_size == 2
     assert _parse(PREDICT + ["--batch_size", "3"]).batch_size == 3
     assert _parse(PREDICT + ["--batch-size", "5"]).batch_size == 5
-    cfg = config_from_args(_parse(TRAIN))
+    cfg = config_from_args(_parse(TRAIN + ["--preset", "seed"]))
     assert cfg.slice == (400, 400) and cfg.stride == (300, 300) and cfg.loss == "bce"
 
 
@@ -170,6 +172,6 @@ def test_train_help_shows_the_real_defaults(capsys):
     text = " ".join(_help("train", capsys).split())
     aug = Augment.sources()
     assert f"(default: {aug.gain[0]} {aug.gain[1]})" in text
-    assert "--epochs N maximum epochs (default: 50)" in text
+    assert "--epochs N maximum epochs (default: 200)" in text
     assert "--out DIR run folder for checkpoints and log" in text
     assert "--no-augment switch off all augmentation (geometric and photometric) " in text

@@ -195,3 +195,15 @@ def test_adapt_errors_are_one_line(roads, tmp_path):
     with pytest.raises(BasissError, match=r"empty: holds no image"):
         adapt_batchnorm(run.best_path, tmp_path / "empty", tmp_path / "a.pt")
     assert not (tmp_path / "a.pt").exists()
+
+
+def test_train_adapt_to_writes_the_adapted_best(roads, tmp_path):
+    target = brighter_copies(roads, tmp_path / "target")
+    res = train(tiny_config(roads, tmp_path / "r", epochs=1, adapt_to=target))
+    assert res.adapted_path == tmp_path / "r" / "best_adapted.pt"
+    best, adapted = read_checkpoint(res.best_path), read_checkpoint(res.adapted_path)
+    key = next(k for k in best["state_dict"] if k.endswith("running_mean"))
+    assert not torch.equal(best["state_dict"][key], adapted["state_dict"][key])
+    with pytest.raises(BasissError, match="no such folder"):
+        train(tiny_config(roads, tmp_path / "s", epochs=1, adapt_to=tmp_path / "nowhere"))
+    assert not (tmp_path / "s").exists()  # refused before any training

@@ -161,4 +161,6 @@ def run(args: argparse.Namespace) -> int:
         f"precision {m['precision']:.4f} recall {m['recall']:.4f} f1 {m['f1']:.4f} "
         f"iou {m['iou']:.4f}\ncheckpoint: {result.best_path}"
     )
+    if result.adapted_path is not None:
+        print(f"adapted to {args.adapt_to}: {result.adapted_path}")
     return 0

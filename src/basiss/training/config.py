@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 #: Run files a training run writes into its folder.
 BEST, LAST, LOG = "best.pt", "last.pt", "log.csv"
+#: ``best.pt`` adapted to ``--adapt-to`` imagery.
+ADAPTED = "best_adapted.pt"
 
 
 def _model_names() -> list[str]:
@@ -84,6 +86,9 @@ class TrainConfig:
             recorded in the checkpoint).
         init_from: start from this checkpoint's weights (fine-tuning); its architecture,
             bands, classes and normalisation must be this run's.
+        adapt_to: unlabelled images of the area to be mapped: after training, ``best.pt``
+            adapted to them (:func:`basiss.training.adapt.adapt_batchnorm`) is written to
+            ``OUT/best_adapted.pt``.
         gsd: ground sample distance of the training images in metres, recorded in the
             checkpoint so prediction can resample other imagery to it. None = read it from
             georeferenced images (unknown for PNG/JPEG sets).
@@ -315,6 +320,16 @@ class TrainConfig:
         metavar="CKPT",
         group="model",
     )
+    adapt_to: Path | None = option(
+        None,
+        help="after training, also write OUT/best_adapted.pt: best.pt with its BatchNorm "
+        "statistics re-estimated on these unlabelled images (folder, file-list CSV or "
+        "image; see basiss adapt)",
+        flags=("--adapt-to",),
+        parse=Path,
+        metavar="IMAGES",
+        group="data",
+    )
     gsd: float | None = option(
         None,
         help="ground sample distance of the training images in metres (for PNG/JPEG sets; "
@@ -351,6 +366,8 @@ class TrainConfig:
         self.out = Path(self.out)
         if self.init_from is not None:
             self.init_from = Path(self.init_from)
+        if self.adapt_to is not None:
+            self.adapt_to = Path(self.adapt_to)
         self.loss = _kind(Loss, self.loss, "loss")
         self.optimizer = _kind(Optimizer, self.optimizer, "optimizer")
         self.schedule = _kind(Schedule, self.schedule, "schedule")

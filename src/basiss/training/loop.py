@@ -38,7 +38,8 @@ from torch import nn
 from basiss.errors import BasissError, file_error
 from basiss.progress import progress
 from basiss.training.checkpoint import ModelSpec, init_weights, resolve_device, save_checkpoint
-from basiss.training.config import BEST, LAST, LOG, TrainConfig
+from basiss.training.adapt import adapt_batchnorm, target_images
+from basiss.training.config import ADAPTED, BEST, LAST, LOG, TrainConfig
 from basiss.training.data import Chips, Sources, load_sources, make_chips, training_gsd
 from basiss.training.kinds import Monitor, Stop
 from basiss.training.log import Row, log_columns, read_log, write_log
@@ -73,6 +74,7 @@ class TrainResult:
     stopped: str = Stop.EPOCHS
     history: list[dict[str, float]] = field(default_factory=list)
     val_f1_per_source: dict[str, float] = field(default_factory=dict)
+    adapted_path: Path | None = None
 
 
 @dataclass
@@ -211,6 +213,8 @@ def prepare_run(c: TrainConfig, clock: Clock) -> Run:
     out = Path(c.out)
     refuse_existing_run(c, out)
     out.mkdir(parents=True, exist_ok=True)
+    if c.adapt_to is not None:
+        target_images(c.adapt_to)  # a missing or empty target fails now, not after training
     sources = load_sources(c)
     point = read_resume_point(c, out / LAST, sources)
     spec = make_spec(c, sources, point.norm.to_dict())
@@ -485,4 +489,11 @@ def train(
         run.chips.close()
     if not run.path(BEST).is_file():
         raise BasissError("the run ended before a single epoch finished (raise --max-minutes)")
-    return _result(run, stopped, epochs_run)
+    result = _result(run, stopped, epochs_run)
+    if config.adapt_to is not None:
+        adapted = adapt_batchnorm(
+            result.best_path, config.adapt_to, run.path(ADAPTED), seed=config.seed,
+            device=config.device,
+        )  # fmt: skip
+        result.adapted_path = adapted.path
+    return result
