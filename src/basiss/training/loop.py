@@ -37,8 +37,8 @@ from torch import nn
 
 from basiss.errors import BasissError, file_error
 from basiss.progress import progress
-from basiss.training.checkpoint import ModelSpec, init_weights, resolve_device, save_checkpoint
 from basiss.training.adapt import adapt_batchnorm, target_images
+from basiss.training.checkpoint import ModelSpec, init_weights, resolve_device, save_checkpoint
 from basiss.training.config import ADAPTED, BEST, LAST, LOG, TrainConfig
 from basiss.training.data import Chips, Sources, load_sources, make_chips, training_gsd
 from basiss.training.kinds import Monitor, Stop
