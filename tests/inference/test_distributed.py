@@ -349,3 +349,29 @@ def test_graph_on_the_cluster_equals_graph_in_one_process(ckpt, client, make_ras
     assert sorted(dask.graph_paths) == sorted(one.graph_paths)
     a, b = read_network(one.graph_paths["gpkg"]), read_network(dask.graph_paths["gpkg"])
     assert a.number_of_edges() > 0 and same_network(a, b)
+
+
+def test_a_scene_at_another_gsd_is_resampled_on_the_cluster_too(
+    ckpt, client, make_raster, tmp_path
+):
+    """A 0.6 m scene, a model trained at 0.3 m: the cluster's output (one scene task that
+    resamples, however many blocks were asked for) == one process's, on the input grid."""
+    from dataclasses import replace as dc_replace
+
+    from rasterio.transform import from_origin
+
+    from basiss.training.checkpoint import load_checkpoint
+
+    model, spec = load_checkpoint(ckpt)
+    ckpt = save_checkpoint(tmp_path / "gsd.pt", model, dc_replace(spec, gsd=0.3))
+    t = from_origin(500000.0, 4e6, 0.6, 0.6)
+    img = make_raster(_image(7, 300, 140), transform=t, name="coarse.tif")
+    opts = PredictOptions(threads=1, show_progress=False)
+    torch.set_num_threads(1)
+    one = predict_image(img, ckpt, tmp_path / "one", opts)
+    (out,) = dist.predict_distributed(
+        [img], ckpt, tmp_path / "d", opts, scheduler=client, block_rows=2, timeout=TIMEOUT
+    )
+    a, b = _read(one.prob_path), _read(out.prob_path)
+    assert np.array_equal(a[0], b[0]) and a[2] == b[2]
+    assert out.chips_total == one.chips_total > len(chip_grid(140, 300, *SLICE, *STRIDE))

@@ -84,6 +84,7 @@ from basiss.inference.resume import (
     open_block_dir,
     run_key,
 )
+from basiss.inference.gsd import input_gsd, scale_factor
 from basiss.inference.scene import Scene, scene_info
 from basiss.inference.writer import output_paths, prepare_out_dir
 from basiss.io.raster import PathLike, open_raster
@@ -102,6 +103,7 @@ class _Job:
     reused: dict[tuple[int, int], BlockResult] | None = None
     done: float | None = None
     chips: int = 0
+    chips_total: int | None = None
     graph_paths: dict[str, Path] = field(default_factory=dict)
 
     def prepare(self, out: Path, key: str) -> None:
@@ -161,15 +163,22 @@ def predict_distributed(
     chip, stride = chip_geometry(spec, opts)
     paths = expand_inputs(images)
     opts = with_calibration(opts, paths)  # int8: every worker calibrates alike
-    scenes = []
+    scenes, rescaled = [], []
     for p in paths:
         with open_raster(p) as ds:
             scenes.append(scene_info(ds, p, spec, chip, stride))
+            factor = scale_factor(spec.gsd, input_gsd(ds, opts.input_gsd), opts.gsd)
+        rescaled.append(factor != 1.0)
     out = prepare_out_dir(Path(out_dir).resolve())
     digest = checkpoint_digest(ckpt)
     with connect(scheduler) as client:
         workers = sum(client.nthreads().values())
         plans = plan_blocks([len(s.grid.rows) for s in scenes], workers, block_rows)
+        # a scene predicted at the model's GSD is one task (predict_image resamples it)
+        plans = [
+            [(0, len(s.grid.rows))] if r else b
+            for s, b, r in zip(scenes, plans, rescaled, strict=True)
+        ]
         jobs = [_Job(p, s, b) for p, s, b in zip(paths, scenes, plans, strict=True)]
         for job in jobs:
             job.prepare(out, run_key(digest, opts, chip, stride, job.image))
@@ -202,7 +211,7 @@ def _outputs(job: _Job, out: Path, t0: float) -> PredictOutputs:
         mask_path=mask_path,
         seconds=(job.done or time.perf_counter()) - t0,
         chips=job.chips,
-        chips_total=len(job.scene.grid),
+        chips_total=job.chips_total or len(job.scene.grid),
         pixels=job.scene.width * job.scene.height,
         graph_paths=job.graph_paths,
     )
@@ -311,6 +320,8 @@ def _run(
                 if job is not None:
                     job.done = time.perf_counter()
                     job.chips = result.chips if isinstance(result, PredictOutputs) else result
+                    if isinstance(result, PredictOutputs):  # a scene task: its own grid
+                        job.chips_total = result.chips_total
                 mpx = sum(j.scene.width * j.scene.height for j in jobs if j.done) / 1e6
                 bar.set_postfix_str(f"{mpx / max(time.perf_counter() - t0, 1e-9):.2f} Mpx/s")
     except BaseException:
