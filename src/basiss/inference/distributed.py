@@ -71,6 +71,7 @@ from basiss.graph.options import GraphOptions
 from basiss.inference.blocks import BlockResult
 from basiss.inference.catalog import write_prediction_collection, write_prediction_item
 from basiss.inference.cluster import connect, local_threads
+from basiss.inference.gsd import input_gsd, scale_factor
 from basiss.inference.inputs import expand_inputs
 from basiss.inference.options import PredictOptions
 from basiss.inference.plan import plan_blocks
@@ -84,7 +85,6 @@ from basiss.inference.resume import (
     open_block_dir,
     run_key,
 )
-from basiss.inference.gsd import input_gsd, scale_factor
 from basiss.inference.scene import Scene, scene_info
 from basiss.inference.writer import output_paths, prepare_out_dir
 from basiss.io.raster import PathLike, open_raster
