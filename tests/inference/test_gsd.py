@@ -49,7 +49,8 @@ def read(path: Path, **kw) -> tuple[np.ndarray, dict]:
 
 def test_scale_factor_and_size():
     assert scale_factor(0.3, 0.6) == 2.0 and scale_factor(0.3, 1.0) == pytest.approx(10 / 3)
-    assert scale_factor(0.3, 0.305) == 1.0 and scale_factor(None, 1.0) == 1.0
+    assert scale_factor(0.3, 0.34) == 1.0 and scale_factor(0.276, 0.3) == 1.0
+    assert scale_factor(0.3, 0.36) == pytest.approx(1.2) and scale_factor(None, 1.0) == 1.0
     assert scale_factor(0.3, 0.6, "off") == 1.0
     assert scaled_size(100, 75, 2.0) == (200, 150)
     with pytest.raises(BasissError, match="unknown --gsd 'on'"):
