@@ -95,3 +95,33 @@ def test_memory_is_flat_in_scene_height(ckpt, make_raster, tmp_path):
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < 1.25 * peaks[0], peaks
+
+
+def test_an_interrupted_rescaled_run_resumes(ckpt, make_raster, tmp_path):
+    """Ctrl-C half way through a x2 scene keeps its blocks; the re-run reuses them and
+    writes what an uninterrupted run writes."""
+    from basiss.inference.predict import load_predictor
+
+    src = scene(make_raster, 350, 150, 0.6, "image.tif")  # 700 x 300 at 0.3 m: 15 chip rows
+    out = tmp_path / "out"
+    pred = load_predictor(ckpt, PredictOptions(**QUIET))
+    real, calls = pred.engine, []
+
+    def interrupted(x):
+        calls.append(1)
+        if len(calls) > 14:
+            raise KeyboardInterrupt
+        return real(x)
+
+    pred.engine = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        predict_image(src, pred, out)
+    kept = list(out.glob(".image.gsd/.image.blocks-*/rows*_prob.tif"))
+    assert kept and not (out / "image_prob.tif").exists()
+    resumed = predict_image(src, ckpt, out, PredictOptions(**QUIET))
+    full = predict_image(src, ckpt, tmp_path / "full", PredictOptions(**QUIET))
+    assert np.array_equal(read(resumed.prob_path)[0], read(full.prob_path)[0])
+    assert resumed.chips < full.chips == full.chips_total
+    assert sorted(p.name for p in out.iterdir()) == [
+        "image_item.json", "image_mask.tif", "image_prob.tif",
+    ]  # fmt: skip

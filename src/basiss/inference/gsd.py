@@ -91,7 +91,9 @@ def write_scaled_vrt(
     """A VRT of every band of ``source`` (open as ``ds``) resampled bilinearly to ``size``.
 
     The georeference is the input's, its pixel scaled to the new size (so the VRT covers
-    the same ground); nodata values carry over. Returns ``out``.
+    the same ground); nodata values carry over. An ``out`` that already holds the same
+    text is left untouched (its time stamp is part of a resumable run's key). Returns
+    ``out``.
     """
     w, h = size
     sx, sy = ds.width / w, ds.height / h
@@ -118,8 +120,11 @@ def write_scaled_vrt(
             "  </VRTRasterBand>",
         ]
     lines.append("</VRTDataset>")
-    Path(out).write_text("\n".join(lines) + "\n")
-    return Path(out)
+    text = "\n".join(lines) + "\n"
+    path = Path(out)
+    if not (path.is_file() and path.read_text() == text):  # same file, same time stamp
+        path.write_text(text)
+    return path
 
 
 _GDAL_TYPES = {

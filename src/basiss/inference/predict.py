@@ -187,8 +187,9 @@ def _predict_rescaled(
     image: PathLike, pred: Predictor, out: Path, factor: float, gsd: float | None
 ) -> tuple[int, int, Scene]:
     """Predict ``image`` resampled by ``factor`` (to the model's GSD) in a hidden working
-    folder, then write the outputs on the image's own grid (:mod:`basiss.inference.gsd`).
-    Returns the chips run, the chips of the resampled grid and the image's scene."""
+    folder ``.<stem>.gsd/``, then write the outputs on the image's own grid
+    (:mod:`basiss.inference.gsd`). Returns the chips run, the chips of the resampled grid
+    and the image's scene."""
     stem = Path(image).stem
     work = out / f".{stem}.gsd"
     work.mkdir(exist_ok=True)
@@ -211,8 +212,12 @@ def _predict_rescaled(
             with scene.env():
                 rows = rows_on_grid(work / f"{stem}_prob.tif", ds, work, pred.options.threshold)
                 write_rows(rows, prob_path, mask_path, scene.profile)
-    finally:
+    except Exception:
         shutil.rmtree(work, ignore_errors=True)
+        raise
+    # an interrupted run (Ctrl-C, a kill) keeps the folder: its VRT is rewritten only when
+    # it changes, so the next run's blocks have the same key and resume
+    shutil.rmtree(work, ignore_errors=True)
     return done[0], done[1], scene
 
 
