@@ -357,7 +357,8 @@ def test_cli_augmentation_and_source_options():
 def _cli_train(roads, out, *extra):
     return main(
         ["train", "--file-list", str(roads), "--out", str(out), "--slice", "32"]
-        + ["--epochs", "1", "--threads", "1", "--arch-kwargs", '{"base": 4}', "--no-augment"]
+        + ["--epochs", "1", "--threads", "1", "--model", "unet-small"]
+        + ["--arch-kwargs", '{"base": 4}', "--no-augment"]
         + ["--validation-split", "0.25", *extra]
     )
 
