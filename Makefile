@@ -34,6 +34,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
 BENCHMARKS := masks train_throughput predict_throughput predict_engines predict_dask predict_memory predict_resume evaluate_memory graph apls view_tiles seams train_cil sources
+BENCH_OUT  ?= /tmp/basiss_bench
 SEAMS_ON   := $(DEMO_OUT)/sample/broad_area/RGB-PanSharpen_AOI_9_Sample_broad.tif
 
 # Every benchmark at its full settings, cheapest first, stopping at the first failure (hours of CPU; seams scores the demo's model on its broad scene, running the demo if needed).
@@ -52,8 +53,12 @@ bench: $(STAMP)
 	@test -f $(DEMO_OUT)/run/best.pt || $(MAKE) demo
 	$(PY) benchmarks/seams.py --weights $(DEMO_OUT)/run/best.pt --image $(SEAMS_ON) \
 	  --truth $(DEMO_OUT)/truth/$(notdir $(SEAMS_ON:.tif=_mask.tif))
+	$(PY) benchmarks/gsd.py --demo $(DEMO_OUT)
 	$(PY) benchmarks/train_cil.py
-	$(PY) benchmarks/sources.py
+	$(PY) benchmarks/sources.py --mode cross --out $(BENCH_OUT)/cross
+	$(PY) benchmarks/sources.py --mode multi --out $(BENCH_OUT)/multi
+	$(PY) benchmarks/sources.py --mode finetune --minutes 10 --out $(BENCH_OUT)/finetune \
+	  --init-from $(BENCH_OUT)/cross/cross/best.pt
 
 .PHONY: bench-quick
 # Every benchmark with --quick (small sizes, short budgets: seconds to ~3 minutes each), stopping at the first failure.
