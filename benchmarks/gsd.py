@@ -69,15 +69,14 @@ def main() -> int:
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     demo = args.demo
-    if demo is None:
+    if demo is None or load_checkpoint(demo / "run" / "best.pt")[1].gsd is None:
+        if demo is not None:
+            print(f"{demo}: its model records no training GSD (an older basiss); a fresh demo")
         demo = args.out / "demo"
         run_demo(DemoConfig(out=demo, threads=args.threads))
     layout = SampleLayout.at(demo / "sample")
     ckpt = demo / "run" / "best.pt"
     _, spec = load_checkpoint(ckpt)
-    if spec.gsd is None:
-        print(f"{ckpt}: records no training GSD (a demo of an older basiss?)", file=sys.stderr)
-        return 2
     scenes = {"native": layout.broad_image}
     for g in GSDS:
         scenes[f"{g:g} m"] = coarsen(layout.broad_image, g, args.out / f"broad_{g:g}m.tif")
