@@ -53,3 +53,25 @@ def tiny_config(roads: Path, out: Path, **kw: object) -> TrainConfig:
     )
     base.update(kw)
     return TrainConfig(**base)
+
+
+def random_checkpoint(
+    path: Path, slice_: tuple[int, int] = (64, 64), stride: tuple[int, int] = (48, 48),
+    gsd: float | None = None,
+) -> Path:  # fmt: skip
+    """A seeded, untrained 4-wide U-Net-small checkpoint (RGB, one road class) whose
+    BatchNorm variances are 0.05, so its output varies across pixels."""
+    import torch
+
+    from basiss.training.checkpoint import ModelSpec, save_checkpoint
+
+    torch.manual_seed(0)
+    spec = ModelSpec(
+        arch="unet-small", in_channels=3, n_classes=1, bands=[1, 2, 3],
+        arch_kwargs={"base": 4}, slice=slice_, stride=stride, gsd=gsd,
+    )  # fmt: skip
+    model = spec.build()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_var.fill_(0.05)
+    return save_checkpoint(path, model.eval(), spec)

@@ -21,7 +21,8 @@ from basiss.inference.plan import plan_blocks
 from basiss.inference.predict import PredictOptions, load_predictor, predict_image
 from basiss.inference.scene import scene_info
 from basiss.io.raster import open_raster
-from basiss.training.checkpoint import ModelSpec, save_checkpoint
+from basiss.training.checkpoint import save_checkpoint
+from helpers import random_checkpoint
 
 SLICE, STRIDE = (64, 64), (48, 48)
 TIMEOUT = 60.0  # seconds for any one distributed run: a hang fails, never blocks CI
@@ -29,21 +30,7 @@ TIMEOUT = 60.0  # seconds for any one distributed run: a hang fails, never block
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    spec = ModelSpec(
-        arch="unet-small",
-        in_channels=3,
-        n_classes=1,
-        bands=[1, 2, 3],
-        arch_kwargs={"base": 4},
-        slice=SLICE,
-        stride=STRIDE,
-    )
-    model = spec.build()
-    for m in model.modules():  # non-trivial statistics: outputs vary across pixels
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_var.fill_(0.05)
-    return save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", model.eval(), spec)
+    return random_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", SLICE, STRIDE)
 
 
 @pytest.fixture(autouse=True)

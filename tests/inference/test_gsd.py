@@ -14,7 +14,7 @@ from basiss.errors import BasissError
 from basiss.inference.gsd import scale_factor, scaled_size
 from basiss.inference.options import PredictOptions
 from basiss.inference.predict import predict_image
-from basiss.training.checkpoint import ModelSpec, save_checkpoint
+from helpers import random_checkpoint
 
 torch.set_num_threads(1)
 QUIET = dict(show_progress=False, engine="torch")
@@ -23,16 +23,7 @@ QUIET = dict(show_progress=False, engine="torch")
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> Path:
     """A random 4-wide U-Net-small that says it was trained at 0.3 m."""
-    torch.manual_seed(0)
-    spec = ModelSpec(
-        arch="unet-small", in_channels=3, n_classes=1, bands=[1, 2, 3],
-        arch_kwargs={"base": 4}, slice=(64, 64), stride=(48, 48), gsd=0.3,
-    )  # fmt: skip
-    model = spec.build()
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_var.fill_(0.05)
-    return save_checkpoint(tmp_path_factory.mktemp("ck") / "m.pt", model.eval(), spec)
+    return random_checkpoint(tmp_path_factory.mktemp("ck") / "m.pt", gsd=0.3)
 
 
 def scene(make_raster, h: int, w: int, px: float, name: str, crs: int | None = 32611) -> Path:

@@ -31,7 +31,7 @@ from basiss.inference.resume import (
 )
 from basiss.inference.scene import scene_info
 from basiss.io.raster import open_raster
-from basiss.training.checkpoint import ModelSpec, save_checkpoint
+from helpers import random_checkpoint
 
 SLICE, STRIDE = (64, 64), (48, 48)
 OPTS = dict(blend="cosine", threads=1, show_progress=False, batch_size=2)
@@ -39,16 +39,7 @@ OPTS = dict(blend="cosine", threads=1, show_progress=False, batch_size=2)
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    spec = ModelSpec(
-        arch="unet-small", in_channels=3, n_classes=1, bands=[1, 2, 3],
-        arch_kwargs={"base": 4}, slice=SLICE, stride=STRIDE,
-    )  # fmt: skip
-    model = spec.build()
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_var.fill_(0.05)
-    return save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", model.eval(), spec)
+    return random_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", SLICE, STRIDE)
 
 
 @pytest.fixture(autouse=True)
