@@ -221,3 +221,17 @@ def test_band_descriptions_of_many_classes() -> None:
     assert band_descriptions(Layer.PROBABILITY, 2) == ["class 1 probability", "class 2 probability"]
     assert band_descriptions(Layer.MASK, 2) == ["class index"]
     assert band_descriptions(Layer.IMAGE, 2) == [None, None]
+
+
+def test_threaded_finish_writes_the_same_bytes(prediction, tmp_path, monkeypatch) -> None:
+    """GDAL threads compress the overviews and the COG copy: the files do not change."""
+    _, _, prob, valid = prediction
+    profile = geotiff_profile(4096, 1024, 1, "uint8", "EPSG:32611", TRANSFORM, None, 256)
+    digests = []
+    for threads in (1, 2):
+        monkeypatch.setattr("basiss.io.cog.FINISH_THREADS", threads)
+        paths = tmp_path / f"t{threads}_prob.tif", tmp_path / f"t{threads}_mask.tif"
+        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+            write_rows(_prob_rows(prob, valid), *paths, profile)
+        digests.append([p.read_bytes() for p in paths])
+    assert digests[0] == digests[1]

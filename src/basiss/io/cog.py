@@ -57,6 +57,11 @@ COG_BLOCK = 256
 OVERVIEW_MAX_PX = 512
 #: Probability scale on disk: value 255 is p = 1.
 PROB_SCALE = 1.0 / 255.0
+#: GDAL threads compressing the overviews and the COG copy. The finish runs once the
+#: pixels are written, when the model no longer needs the cores; the files are byte for
+#: byte the same (measured on a 6000 x 6000 probability + mask pair, 2 cores: 2.7-3.0 s
+#: with one thread, 2.2 s with two).
+FINISH_THREADS = 2
 
 
 class Layer(enum.Enum):
@@ -183,8 +188,9 @@ def cog_file(tmp: Path, layer: Layer) -> Iterator[Path]:
     try:
         with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
             yield stream
-        build_overviews(stream, layer)
-        cog_copy(stream, Path(tmp))
+        with rasterio.Env(GDAL_NUM_THREADS=str(FINISH_THREADS)):
+            build_overviews(stream, layer)
+            cog_copy(stream, Path(tmp))
     finally:
         with contextlib.suppress(FileNotFoundError):
             stream.unlink()
