@@ -235,3 +235,20 @@ def test_threaded_finish_writes_the_same_bytes(prediction, tmp_path, monkeypatch
             write_rows(_prob_rows(prob, valid), *paths, profile)
         digests.append([p.read_bytes() for p in paths])
     assert digests[0] == digests[1]
+
+
+def test_temporary_compression_does_not_change_the_cog(prediction, tmp_path, monkeypatch) -> None:
+    """Streamed files are zstd (deflate where GDAL lacks zstd): the final COG is the same."""
+    from basiss.io import cog
+
+    _, _, prob, valid = prediction
+    profile = geotiff_profile(4096, 1024, 1, "uint8", "EPSG:32611", TRANSFORM, None, 256)
+    assert cog.temporary_profile(profile)["compress"] == "zstd"
+    digests = []
+    for zstd in (True, False):
+        monkeypatch.setattr(cog, "_has_zstd", lambda z=zstd: z)
+        paths = tmp_path / f"z{zstd}_prob.tif", tmp_path / f"z{zstd}_mask.tif"
+        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+            write_rows(_prob_rows(prob, valid), *paths, profile)
+        digests.append([p.read_bytes() for p in paths])
+    assert digests[0] == digests[1]

@@ -28,7 +28,7 @@ from rasterio.windows import Window
 from basiss.errors import file_error
 from basiss.inference.scene import TILE
 from basiss.inference.stream import Rows
-from basiss.io.cog import Layer, cog_files, describe
+from basiss.io.cog import Layer, cog_files, describe, temporary_profile
 from basiss.io.raster import PathLike, atomic_outputs
 
 #: Suffixes of the two outputs of an image.
@@ -142,7 +142,8 @@ def write_rows(
         rows: consecutive :class:`Rows` that fill the profile's height exactly.
         prob_path, mask_path: the outputs (replaced only if everything succeeds).
         profile: the probability file's profile (the mask gets the same with 1 band).
-        cog: False for intermediate files (row-block files): plain tiled GeoTIFFs.
+        cog: False for intermediate files (row-block files): plain tiled GeoTIFFs,
+            compressed for speed (:func:`basiss.io.cog.temporary_profile`).
 
     Returns:
         Chips run (the sum of ``Rows.chips``).
@@ -156,8 +157,9 @@ def write_rows(
         tmps = stack.enter_context(atomic_outputs(Path(prob_path), Path(mask_path)))
         if cog:
             tmps = stack.enter_context(cog_files(tmps, (Layer.PROBABILITY, Layer.MASK)))
-        prob_ds = stack.enter_context(rasterio.open(tmps[0], "w", **profile))
-        mask_ds = stack.enter_context(rasterio.open(tmps[1], "w", **dict(profile, count=1)))
+        fast = temporary_profile(profile)  # a stream before its COG copy, or a block file
+        prob_ds = stack.enter_context(rasterio.open(tmps[0], "w", **fast))
+        mask_ds = stack.enter_context(rasterio.open(tmps[1], "w", **dict(fast, count=1)))
         describe(prob_ds, Layer.PROBABILITY)
         describe(mask_ds, Layer.MASK, classes=bands)
         writer = TileRowWriter(prob_ds, mask_ds, width, height, bands, TILE)

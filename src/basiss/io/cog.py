@@ -43,11 +43,14 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rasterio
+import rasterio.errors
 import rasterio.shutil
 from rasterio.enums import Resampling
 
@@ -168,6 +171,39 @@ def cog_copy(src: Path, dst: Path, blocksize: int = COG_BLOCK) -> None:
     rasterio.shutil.copy(src, dst, driver="COG", **options)
 
 
+#: Compression of the files only basiss reads back (streamed files before the COG copy,
+#: row-block files of resumable runs): zstd level 1 writes a 6000 x 3000 x 2 uint8 raster
+#: in 0.12 s and reads it in 0.08 s, against 0.47 s and 0.20 s for deflate level 1 with a
+#: predictor, files about as small. The COG copy recompresses with deflate (what every
+#: reader has).
+TEMPORARY_COMPRESSION: dict[str, Any] = {"compress": "zstd", "zstd_level": 1, "predictor": 1}
+#: ... when GDAL was built without zstd.
+TEMPORARY_FALLBACK: dict[str, Any] = {"compress": "deflate", "zlevel": 1}
+
+
+@functools.cache
+def _has_zstd() -> bool:
+    """True when this GDAL writes zstd-compressed GeoTIFFs (checked once, in memory)."""
+    try:
+        with rasterio.MemoryFile() as mem, mem.open(
+            driver="GTiff", width=1, height=1, count=1, dtype="uint8",
+            transform=rasterio.Affine.translation(0, 1) * rasterio.Affine.scale(1, -1),
+            **TEMPORARY_COMPRESSION,
+        ) as ds:  # fmt: skip
+            ds.write(np.zeros((1, 1, 1), np.uint8))
+        return True
+    except (rasterio.errors.RasterioError, ValueError):
+        return False
+
+
+def temporary_profile(profile: dict[str, Any]) -> dict[str, Any]:
+    """``profile`` for a file only basiss reads back: same grid, tiles and bands, fast
+    compression (:data:`TEMPORARY_COMPRESSION`)."""
+    fast = TEMPORARY_COMPRESSION if _has_zstd() else TEMPORARY_FALLBACK
+    out = {k: v for k, v in profile.items() if k not in ("compress", "zlevel", "predictor")}
+    return {**out, **fast}
+
+
 def stream_path(tmp: Path) -> Path:
     """The streamed tiled GeoTIFF behind ``tmp``: ``<tmp stem>.stream<suffix>``, same folder.
 
@@ -180,9 +216,9 @@ def stream_path(tmp: Path) -> Path:
 def cog_file(tmp: Path, layer: Layer) -> Iterator[Path]:
     """Yield the path to stream a tiled GeoTIFF to; on success turn it into a COG at ``tmp``.
 
-    Use under :func:`basiss.io.raster.atomic_output` (``tmp`` is its temporary name), and
-    close the streamed dataset before the block ends. The streamed file is always removed;
-    on an exception ``tmp`` is not written.
+    Use under :func:`basiss.io.raster.atomic_output` (``tmp`` is its temporary name), open
+    the streamed file with :func:`temporary_profile`, and close it before the block ends.
+    The streamed file is always removed; on an exception ``tmp`` is not written.
     """
     stream = stream_path(Path(tmp))
     try:

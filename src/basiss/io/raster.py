@@ -31,7 +31,7 @@ from rasterio.windows import Window
 from basiss.errors import file_error, reason
 from basiss.grid import decimated_shape
 from basiss.io.bands import default_bands
-from basiss.io.cog import COG_BLOCK, Layer, cog_file, describe
+from basiss.io.cog import COG_BLOCK, Layer, cog_file, describe, temporary_profile
 
 PathLike = str | os.PathLike[str]
 
@@ -338,7 +338,7 @@ def write_geotiff(
     with (
         atomic_output(path) as tmp,
         cog_file(tmp, layer) as stream,
-        rasterio.open(stream, "w", **profile) as dst,
+        rasterio.open(stream, "w", **temporary_profile(profile)) as dst,
     ):
         describe(dst, layer)
         dst.write(arr)
@@ -373,7 +373,7 @@ def write_8bit(
         with (
             atomic_output(dst_path) as tmp,
             cog_file(tmp, Layer.IMAGE) as stream,
-            rasterio.open(stream, "w", **profile) as dst,
+            rasterio.open(stream, "w", **temporary_profile(profile)) as dst,
         ):
             for i, b in enumerate(idx, start=1):
                 if src.descriptions[b - 1]:
