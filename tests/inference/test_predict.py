@@ -330,3 +330,37 @@ def test_predict_many_rejects_clashing_names(ckpt3, make_raster, tmp_path):
     b.write_bytes(a.read_bytes())
     with pytest.raises(BasissError, match="same name"):
         predict_many([a, b], ckpt3, tmp_path / "out")
+
+
+def test_model_runs_the_next_batch_while_rows_are_written(ckpt3, make_raster, tmp_path):
+    """The model thread takes the next chip row's first batch before this thread yields
+    the rows the previous chip row finished; closing the stream early stops both threads."""
+    import threading
+    import time
+
+    from basiss.inference.scene import scene_info
+    from basiss.inference.stream import stream_rows
+    from basiss.io.raster import open_raster
+
+    img = make_raster(_image(np.random.default_rng(3), 3, 500, 420))
+    pred = load_predictor(ckpt3, PredictOptions(batch_size=5))  # 4 chips a row: one batch
+    calls: list[str] = []
+    engine = pred.engine
+
+    def recording(x: np.ndarray) -> np.ndarray:
+        calls.append(threading.current_thread().name)
+        return engine(x)
+
+    pred.engine = recording
+    with open_raster(img) as ds:
+        scene = scene_info(ds, img, pred.spec, pred.chip, pred.stride)
+        stream = stream_rows(pred, ds, scene)
+        first = next(stream)
+        deadline = time.monotonic() + 10
+        while len(calls) < 2 and time.monotonic() < deadline:  # not held back by this thread
+            time.sleep(0.01)
+        assert first.row == 0 and len(calls) == 2  # chip row 2's batch ran meanwhile
+        assert all(name.startswith("basiss-model") for name in calls)
+        stream.close()
+    alive = {t.name.split("_")[0] for t in threading.enumerate()}
+    assert not alive & {"basiss-model", "basiss-reader"}

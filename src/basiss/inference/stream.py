@@ -1,7 +1,10 @@
 """The streaming core: chip rows in, finished pixel rows out, memory one chip row tall.
 
 A background thread reads each chip row's strip once and prepares its batches
-(:mod:`basiss.inference.reader`); the model runs them; each chip's
+(:mod:`basiss.inference.reader`); the model runs them in a thread of its own, each
+batch submitted as soon as it is read (:func:`_model_ahead`), so it works on the next
+batch while this thread adds up the last one and hands finished rows to the writer
+(GDAL, numpy and the engines release the GIL); each chip's
 probabilities, times the blend window, are added to an accumulator one chip
 tall and one image wide, the weights to a weight sum. When a chip row ends, the
 pixel rows above the next chip row are final: they are normalised by their
@@ -17,7 +20,9 @@ and Dask blocks all go through it.
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +33,7 @@ from basiss.grid import halo_start, owned_rows
 from basiss.inference.blend import flip_tta, normalise_rows
 from basiss.inference.predictor import Predictor
 from basiss.inference.prefetch import prefetch
-from basiss.inference.reader import ItemKind, read_rows
+from basiss.inference.reader import Item, ItemKind, read_rows
 from basiss.inference.scene import Scene
 
 #: Batches the reader thread may prepare ahead of the model.
@@ -84,6 +89,27 @@ class _Accumulator:
         self.wsum[sy - n :] = 0.0
 
 
+def _model_ahead(
+    items: Iterator[Item], run: Callable[[np.ndarray], np.ndarray], pool: ThreadPoolExecutor
+) -> Iterator[tuple[Item, Future | None]]:
+    """The reader's items in order, each batch with the future of its model call.
+
+    A batch goes to ``pool`` as soon as it is read; the items before it are yielded
+    only then, so while the caller waits for one batch, adds it up and writes the rows
+    a chip row finishes, the model already runs the next one. Results are still used
+    in reading order, so every sum is taken in the same order as without the thread.
+    """
+    queue: deque[tuple[Item, Future | None]] = deque()
+    for item in items:
+        fut = pool.submit(run, item.x) if item.kind is ItemKind.BATCH else None
+        queue.append((item, fut))
+        if fut is not None:
+            while len(queue) > 1:
+                yield queue.popleft()
+    while queue:
+        yield queue.popleft()
+
+
 def stream_rows(
     pred: Predictor,
     ds: rasterio.io.DatasetReader,
@@ -117,19 +143,43 @@ def stream_rows(
     acc = _Accumulator(pred.n_out, pred.weights, scene.acc_width)
     run = (lambda x: flip_tta(pred.engine, x)) if pred.options.tta else pred.engine
     count = tick if tick is not None else (lambda n: None)
-    valid: np.ndarray | None = None
-    chips_run = 0
     reader = read_rows(
         ds, scene, grid.rows[begin:stop], pred.spec.normalisation, pred.options.batch_size
     )
-    with contextlib.closing(prefetch(reader, PREFETCH, "basiss-reader")) as items:
-        for item in items:
+    items = prefetch(reader, PREFETCH, "basiss-reader")
+    pool = ThreadPoolExecutor(1, thread_name_prefix="basiss-model")
+    try:
+        yield from _consume(
+            _model_ahead(items, run, pool),
+            grid, index, acc, first, count, pred.options.threshold, scene.width,
+        )  # fmt: skip
+    finally:  # also when the caller stops early: stop the reader, wait for the model
+        items.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _consume(
+    items: Iterator[tuple[Item, Future | None]],
+    grid: Any,
+    index: dict[int, int],
+    acc: _Accumulator,
+    first: int,
+    count: Callable[[int], Any],
+    threshold: float,
+    width: int,
+) -> Iterator[Rows]:
+    """Add up the model's batches in order; yield the rows each chip row finishes (the
+    loop of :func:`stream_rows`, whose arguments these are)."""
+    valid: np.ndarray | None = None
+    chips_run = 0
+    with contextlib.closing(items):
+        for item, fut in items:
             i = index[item.row]
             if item.kind is ItemKind.ROW:
                 valid = item.valid
             elif item.kind is ItemKind.BATCH:
-                assert item.x is not None and item.cols is not None
-                acc.add(item.cols, run(item.x))
+                assert fut is not None and item.cols is not None
+                acc.add(item.cols, fut.result())
                 chips_run += len(item.cols)
                 if i >= first:
                     count(len(item.cols))
@@ -137,9 +187,7 @@ def stream_rows(
                 assert valid is not None
                 r0, r1 = owned_rows(grid, i, i + 1)
                 if i >= first:
-                    out = normalise_rows(
-                        acc.acc, acc.wsum, valid, r1 - r0, scene.width, pred.options.threshold
-                    )
+                    out = normalise_rows(acc.acc, acc.wsum, valid, r1 - r0, width, threshold)
                     yield Rows(r0, *out, chips=chips_run)
                     chips_run = 0
                     count(item.skipped)
