@@ -18,8 +18,8 @@ An engine maps float32 chips ``(N, C, H, W)`` (numpy) to road probabilities
   (prediction end to end) the seed U-Net ran at 0.89 of its bare rate; with dynamic
   blocks at 0.94-1.03 (2.18-2.21 -> 2.33-2.46 chips/s, 2500 px scene, 2 threads).
 - ``auto`` (:func:`choose_engine`): onnxruntime on CPU (the fastest fp32 path measured
-  here: 2.6-2.7 chips/s against 2.3 for channels-last torch and 1.6 for eager), torch
-  on CUDA.
+  here, end to end on a 2500 px scene with the seed U-Net and 2 threads: 2.46 chips/s
+  against 1.61 for channels-last torch and 1.22 for eager), torch on CUDA.
 
 Exports are cached on disk by :mod:`basiss.inference.onnx_cache`; this module only
 knows how to export and how to run a file.
