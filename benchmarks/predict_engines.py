@@ -22,8 +22,15 @@ from its convolutions).
 ``../shared/data/cil2016`` validation images (the checkpoint's own ``val_images`` when
 it records them, else the last 10), int8 calibrated on those images.
 
-Full run (the seed U-Net, 2500 x 2500, 400/300 chips, 2 threads: about 5 minutes):
-    .venv/bin/python benchmarks/predict_engines.py
+``--repeats N``: N end-to-end runs per case in its process, each followed by a bare-model
+reading, medians reported (all readings of the default case in the RESULTS line). One
+run is what a single ``basiss predict`` pays (its first batch warms onnxruntime's arena,
+~0.2 s); the rate of this shared machine wanders by +-5% from minute to minute, and
+the median of alternating readings is what two settings should be compared by.
+
+Full run (the seed U-Net, 2500 x 2500, 400/300 chips, 2 threads: about 5 minutes; 15
+with ``--repeats 3``):
+    .venv/bin/python benchmarks/predict_engines.py --repeats 3
 Smoke run:
     .venv/bin/python benchmarks/predict_engines.py --quick --no-record
 """
@@ -124,13 +131,21 @@ def child_prepare(image: str, ckpt: str, batch: int, threads: int) -> dict:
     return {"export_s": t1 - t0, "int8_s": t2 - t1, **info}
 
 
-def child_case(case: str, image: str, ckpt: str, out: str, batch: int, threads: int) -> dict:
-    """One case, end to end on the scene, the model loaded (and cached export read) first."""
+def child_case(
+    case: str, image: str, ckpt: str, out: str, batch: int, threads: int, repeats: int = 1
+) -> dict:
+    """One case on the scene, the model loaded (and cached export read) first: ``repeats``
+    end-to-end runs, each followed by a bare-model reading (:func:`bare_rate`); the
+    medians are reported, the readings too."""
     import torch
 
     torch.set_num_threads(threads)
     if case == "seed":
-        return child_seed(image, ckpt, out, batch, threads)
+        runs = [
+            child_seed(image, ckpt, str(_rep_dir(out, i)), batch, threads) for i in range(repeats)
+        ]
+        return {**runs[0], "seconds": float(np.median([r["seconds"] for r in runs])),
+                "readings": [r["seconds"] for r in runs]}  # fmt: skip
     from basiss.inference.engines import TorchEngine
     from basiss.inference.predict import predict_image
     from basiss.inference.predictor import load_predictor
@@ -142,16 +157,30 @@ def child_case(case: str, image: str, ckpt: str, out: str, batch: int, threads: 
         pred.engine = TorchEngine(model, pred.spec.n_classes, "cpu", threads, channels_last=False)
     load_s = time.perf_counter() - t0
     base = rss_now_mb()
-    t0 = time.perf_counter()
-    res = predict_image(image, pred, out)
-    seconds = time.perf_counter() - t0
+    shape = (pred.spec.in_channels, *pred.chip[::-1])
+    seconds, bare = [], []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        res = predict_image(image, pred, _rep_dir(out, i))
+        seconds.append(time.perf_counter() - t0)
+        bare.append(bare_rate(pred.engine, res.chips, batch, shape))
     return {
         "baseline_mb": base,
-        "seconds": seconds,
+        "seconds": float(np.median(seconds)),
         "chips": res.chips,
         "load_s": load_s,
-        "bare": bare_rate(pred.engine, res.chips, batch, (pred.spec.in_channels, *pred.chip[::-1])),
+        "bare": float(np.median(bare)),
+        "readings": [
+            [round(res.chips / s, 3), round(b, 3)] for s, b in zip(seconds, bare, strict=True)
+        ],
     }
+
+
+def _rep_dir(out: str, i: int) -> Path:
+    """The output folder of repeat ``i`` (the first is ``out`` itself)."""
+    d = Path(out) / f"repeat{i}" if i else Path(out)
+    d.mkdir(parents=True, exist_ok=True)
+    return d
 
 
 def bare_rate(engine, chips: int, batch: int, shape: tuple[int, int, int]) -> float:
@@ -237,6 +266,11 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=2, help="engine threads")
     ap.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES), help="cases to run")
     ap.add_argument(
+        "--repeats", type=int, default=1,
+        help="end-to-end runs per case, each followed by a bare-model reading; medians "
+        "reported (this shared machine's rate wanders by +-5%% within minutes)",
+    )  # fmt: skip
+    ap.add_argument(
         "--f1-checkpoint", type=Path, default=None, metavar="CKPT",
         help="also: pixel F1 of int8 vs fp32 with this trained checkpoint on cil2016",
     )  # fmt: skip
@@ -251,7 +285,7 @@ def _child_main(args: argparse.Namespace) -> int:
     if what == "prepare":
         report = child_prepare(rest[0], rest[1], args.batch_size, args.threads)
     else:
-        report = child_case(what, *rest, args.batch_size, args.threads)
+        report = child_case(what, *rest, args.batch_size, args.threads, args.repeats)
     report["peak_mb"] = peak_rss_mb()
     print(json.dumps(report))
     return 0
@@ -318,11 +352,23 @@ def _report(args, rows: dict, prep: dict, gflop: float, sgemm: float, f1: dict |
         record(
             "predict_engines",
             f"{args.size}x{args.size}, {args.arch}, slice {args.slice}/{args.stride}, batch "
-            f"{args.batch_size}, {args.threads} threads, sgemm {sgemm:.0f} GFLOP/s (bound "
+            f"{args.batch_size}, {args.threads} threads, "
+            + (f"median of {args.repeats} runs per case, " if args.repeats > 1 else "")
+            + f"sgemm {sgemm:.0f} GFLOP/s (bound "
             f"{bound:.2f} chips/s): {figures}; export {prep['export_s']:.1f} s, int8 build "
             f"{prep['int8_s']:.1f} s, int8 max |dp| {prep.get('max_abs', float('nan')):.3f}"
-            + extra,
+            + extra
+            + _readings(rows, args.repeats),
         )
+
+
+def _readings(rows: dict, repeats: int) -> str:
+    """The default case's (end to end, bare) readings when there were repeats."""
+    r = rows.get("onnx-fp32", {})
+    if repeats < 2 or "readings" not in r:
+        return ""
+    pairs = ", ".join(f"{e:.2f}/{b:.2f}" for e, b in r["readings"])
+    return f"; onnx-fp32 readings (end to end/bare chips/s): {pairs}"
 
 
 def main() -> int:
@@ -344,6 +390,7 @@ def main() -> int:
         img = write_scene(d / "scene.tif", args.size, args.size)
         ckpt = write_checkpoint(d / "model.pt", args.arch, args.base, args.slice, args.stride, True)
         common = ["--batch-size", str(args.batch_size), "--threads", str(args.threads)]
+        common += ["--repeats", str(args.repeats)]
         prep = run_child(["prepare", str(img), str(ckpt), *common], env)
         rows = {}
         for case in args.cases:
@@ -352,7 +399,8 @@ def main() -> int:
             r = run_child([case, str(img), str(ckpt), str(out), *common], env)
             r["rate"] = r["chips"] / r["seconds"]
             rows[case] = r
-            print(f"{case}: {r['rate']:.3f} chips/s, peak {r['peak_mb']:.0f} MB", flush=True)
+            print(f"{case}: {r['rate']:.3f} chips/s, peak {r['peak_mb']:.0f} MB, readings "
+                  f"{r.get('readings')}", flush=True)  # fmt: skip
         f1 = None
         if args.f1_checkpoint is not None:
             os.environ["BASISS_CACHE_DIR"] = env["BASISS_CACHE_DIR"]
