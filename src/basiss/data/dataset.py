@@ -35,7 +35,7 @@ from basiss.geo import ground_sample_distance
 from basiss.grid import chip_grid
 from basiss.io.bands import image_bands
 from basiss.io.filelist import Pair, read_file_list
-from basiss.io.raster import RASTER_SUFFIXES, open_raster, read_decimated, read_window
+from basiss.io.raster import RASTER_SUFFIXES, open_raster, read_decimated, read_window, window_mask
 
 __all__ = [
     "IGNORE",
@@ -54,7 +54,9 @@ __all__ = [
     "split_by_image",
 ]
 
-#: Mask value marking pixels outside the image (ignored by losses and metrics).
+#: Mask value marking pixels outside the image, or under the mask file's own nodata mask
+#: band (outside the image's valid area, or left unlabelled as pseudo-labels leave the
+#: pixels they are unsure of): ignored by losses and metrics.
 IGNORE = 255
 
 MASK_FOLDERS = ("groundtruth", "masks", "mask", "labels", "gt")
@@ -286,7 +288,8 @@ class ChipDataset(Dataset):
 
     Items are ``(x, y)``: ``x`` float32 ``(bands, sy, sx)``; ``y`` uint8
     ``(sy, sx)`` with 0/1 road (or class index) and :data:`IGNORE` where the
-    chip reaches past the image. Randomness depends only on
+    chip reaches past the image or the mask file's own mask band marks nodata.
+    Randomness depends only on
     ``(seed, epoch, index)``, so results do not depend on worker count.
 
     Args:
@@ -405,8 +408,12 @@ class ChipDataset(Dataset):
         i, win = self.window(index, rng, scale, angle)
         pair, info = self.pairs[i], self.infos[i]
         image = read_window(self._dataset(pair.im_file), win, list(info.bands))
-        raw = read_window(self._dataset(pair.mask_file), win, [1])[0]
+        mask_ds = self._dataset(pair.mask_file)
+        raw = read_window(mask_ds, win, [1])[0]
         mask = binarise_mask(raw, self.mask_threshold, self.n_classes)
+        labelled = window_mask(mask_ds, win)  # the mask's own nodata: unlabelled pixels
+        if labelled is not None:
+            mask[~labelled] = IGNORE
         r0, c0 = max(0, -win.row_off), max(0, -win.col_off)
         r1 = max(r0, min(win.height, info.height - win.row_off))
         c1 = max(c0, min(win.width, info.width - win.col_off))

@@ -57,7 +57,7 @@ import numpy as np
 import rasterio
 import rasterio.warp
 import shapely
-from rasterio.enums import MaskFlags, Resampling
+from rasterio.enums import Resampling
 from rasterio.features import rasterize
 from rasterio.io import DatasetReader
 from rasterio.transform import Affine, array_bounds
@@ -67,6 +67,7 @@ from basiss.errors import BasissError, file_error
 from basiss.evaluation.bands import band_rows, row_bands
 from basiss.io.bands import default_bands
 from basiss.io.raster import PathLike, dataset_nodata, open_raster, read_decimated
+from basiss.io.raster import own_mask as has_own_mask
 from basiss.labels.centerlines import LabelWarning, load_centerlines, road_polygons
 
 #: Pixels (about) the truth-mask check reads per band.
@@ -184,13 +185,6 @@ def _nodata_marker(nodata: float | None) -> bool:
     return nodata is not None and not math.isnan(nodata) and nodata != 0
 
 
-def _own_mask(ds: DatasetReader) -> bool:
-    """Whether band 1 has a mask band of its own (as `basiss predict` writes), not one
-    derived from nodata."""
-    flags = ds.mask_flag_enums[0]
-    return MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags
-
-
 def _read_band(
     ds: DatasetReader, window: Window, own_mask: bool
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -271,7 +265,7 @@ class PredictionSource:
 
     def __init__(self, path: Path, ds: DatasetReader) -> None:
         self.path, self.ds, self.grid = path, ds, Grid.of(ds)
-        self.own_mask = _own_mask(ds)
+        self.own_mask = has_own_mask(ds)
         self.kind = _prediction_kind(path, ds, self.own_mask)
         self.is_prob = self.kind is not PredKind.MASK
 

@@ -292,10 +292,27 @@ def valid_area(ds: rasterio.io.DatasetReader, window: Window, block: np.ndarray)
     where that mask is non-zero.
     """
     valid = valid_pixels(block, dataset_nodata(ds))
-    flags = ds.mask_flag_enums[0]
-    if MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags:
+    if own_mask(ds):
         valid &= ds.dataset_mask(window=window) > 0
     return valid
+
+
+def own_mask(ds: rasterio.io.DatasetReader) -> bool:
+    """Whether band 1 of ``ds`` has a mask band of its own (as basiss writes,
+    :mod:`basiss.io.cog`), not one derived from a nodata value or none at all."""
+    flags = ds.mask_flag_enums[0]
+    return MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags
+
+
+def window_mask(ds: rasterio.io.DatasetReader, window: Window) -> np.ndarray | None:
+    """Band 1's own mask band at ``window`` as bool (True = valid; False past the raster's
+    edges), or None when ``ds`` has no mask band of its own (:func:`own_mask`)."""
+    if not own_mask(ds):
+        return None
+    try:
+        return ds.read_masks(1, window=window, boundless=True) > 0
+    except RasterioIOError as exc:
+        raise file_error(ds.name, f"read failed, truncated or corrupt? ({reason(exc)})") from None
 
 
 def image_valid_area(path: PathLike, block_rows: int = 1024) -> np.ndarray:
