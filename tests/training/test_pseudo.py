@@ -103,3 +103,31 @@ def test_write_pseudo_labels_refuses_bad_input(tmp_path, roads):
         write_pseudo_labels(ckpt, [roads / "images" / "im0.png"], tmp_path / "pl", 0.4)
     with pytest.raises(BasissError, match="no image"):
         write_pseudo_labels(ckpt, [], tmp_path / "pl")
+
+
+def test_cli_adapt_pseudo_labels_writes_a_trainable_list(tmp_path, roads, capsys):
+    from basiss.cli import main
+    from basiss.training.loop import train
+    from helpers import tiny_config
+
+    ckpt = random_checkpoint(tmp_path / "m.pt")
+    code = main(["adapt", str(ckpt), str(roads), "--pseudo-labels", str(tmp_path / "pl"),
+                 "--confidence", "0.6"])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "pseudo-labels of 8 images" in out and "pseudo_labels.csv" in out
+    res = train(tiny_config(tmp_path / "pl" / "pseudo_labels.csv", tmp_path / "run", epochs=1,
+                            mask_threshold=127))  # fmt: skip
+    assert res.best_path.exists()
+
+
+def test_cli_adapt_refuses_a_bad_confidence_in_one_line(tmp_path, roads, capsys):
+    from basiss.cli import main
+
+    ckpt = random_checkpoint(tmp_path / "m.pt")
+    code = main(["adapt", str(ckpt), str(roads), "--pseudo-labels", str(tmp_path / "pl"),
+                 "--confidence", "1.5"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code != 0 and "confidence" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "pl").exists()
