@@ -289,8 +289,8 @@ class ChipDataset(Dataset):
     Items are ``(x, y)``: ``x`` float32 ``(bands, sy, sx)``; ``y`` uint8
     ``(sy, sx)`` with 0/1 road (or class index) and :data:`IGNORE` where the
     chip reaches past the image or the mask file's own mask band marks nodata.
-    Randomness depends only on
-    ``(seed, epoch, index)``, so results do not depend on worker count.
+    Randomness depends only on ``(seed, epoch, index)``, so results do not depend
+    on worker count.
 
     Args:
         pairs, infos: the image/mask pairs and their :class:`ImageInfo`.
