@@ -1,5 +1,6 @@
 """Pseudo-labels: confident pixels labelled, the rest ignored by training."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,13 @@ def test_training_ignores_a_masks_nodata_pixels(tmp_path, roads):
 def test_write_pseudo_labels_matches_the_prediction(tmp_path, roads):
     ckpt = random_checkpoint(tmp_path / "m.pt")
     images = sorted((roads / "images").glob("*.png"))[:3]
-    res = write_pseudo_labels(ckpt, images, tmp_path / "pl", confidence=0.6, options=OPTS)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        res = write_pseudo_labels(ckpt, images, tmp_path / "pl", confidence=0.6, options=OPTS)
+    # PNGs have no CRS: said once for all three, nothing per image
+    assert [str(w.message) for w in said] == [
+        "3 of 3 images have no CRS: their pseudo-labels lie on their pixel grids only"
+    ]
     pairs = read_file_list(res.file_list)
     assert [Path(p.im_file) for p in pairs] == [p.resolve() for p in images]
     labelled_px = valid_px = 0

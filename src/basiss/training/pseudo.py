@@ -20,13 +20,16 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rasterio.errors import NotGeoreferencedWarning
 
 from basiss.errors import BasissError
+from basiss.inference.scene import PredictWarning
 from basiss.io.cog import Layer
 from basiss.io.filelist import Pair, write_file_list
 from basiss.io.raster import open_raster, write_geotiff
@@ -82,6 +85,24 @@ def pseudo_mask(
     return mask, labelled
 
 
+def _say_once(said: list[warnings.WarningMessage], n_images: int) -> None:
+    """Pass prediction's warnings on, those of images without CRS as one line for all."""
+    no_crs = 0
+    for w in said:
+        if issubclass(w.category, PredictWarning) and "has no CRS" in str(w.message):
+            no_crs += 1
+        elif not issubclass(w.category, NotGeoreferencedWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if no_crs:
+        warnings.warn(
+            PredictWarning(
+                f"{no_crs} of {n_images} images have no CRS: their pseudo-labels lie on "
+                "their pixel grids only"
+            ),
+            stacklevel=3,
+        )
+
+
 def write_pseudo_labels(
     checkpoint: str | os.PathLike[str],
     images: Sequence[str | os.PathLike[str]],
@@ -122,14 +143,19 @@ def write_pseudo_labels(
     masks: list[Path] = []
     n_valid = n_labelled = n_road = 0
     try:
-        outputs = predict_many(paths, checkpoint, work, options)  # type: ignore[arg-type]
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            outputs = predict_many(paths, checkpoint, work, options)  # type: ignore[arg-type]
+        _say_once(said, len(paths))
         for image, o in zip(paths, outputs, strict=True):
             with open_raster(o.prob_path) as ds:
                 prob, valid = ds.read(1), ds.read_masks(1) > 0
                 crs, transform = ds.crs, ds.transform
             mask, labelled = pseudo_mask(prob, valid, confidence)
             path = out / f"{image.stem}{MASK_SUFFIX}"
-            write_geotiff(path, mask, crs, transform, Layer.MASK, valid=labelled)
+            with warnings.catch_warnings():  # no CRS: said once above
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                write_geotiff(path, mask, crs, transform, Layer.MASK, valid=labelled)
             masks.append(path)
             n_valid += int(valid.sum())
             n_labelled += int(labelled.sum())
