@@ -14,7 +14,8 @@ Each mode is a time-boxed training run of ``basiss train``'s default recipe (the
   validation F1. Targets: validation F1 >= 0.80 on cil2016, >= 0.78 on cil2022_train.
 - ``selftrain``: self-training on unlabelled target imagery: ``--init-from CKPT`` (a
   ``cross`` run's best.pt) pseudo-labels all 72 cil2022_train images (``basiss adapt
-  --pseudo-labels``: road at p >= ``--confidence``, background at p <= 1 - confidence,
+  --pseudo-labels``: road at p >= ``--confidence``, background at p <= 1 -
+  ``--background-confidence`` (default: the same),
   the rest ignored; their labels unused), then ``--minutes`` of training from CKPT on
   those masks alone; best.pt and last.pt scored on the 72 images with their labels.
   Target: F1 >= 0.65, as the cross mode's.
@@ -175,7 +176,9 @@ def run_selftrain(args: argparse.Namespace, out: Path) -> list[Row]:
     images = target_images(c22)[: 12 if args.quick else None]
     t0 = time.monotonic()
     opts = PredictOptions(threads=args.threads, show_progress=False)
-    pl = write_pseudo_labels(args.init_from, images, out / "pseudo", args.confidence, opts)
+    pl = write_pseudo_labels(
+        args.init_from, images, out / "pseudo", args.confidence, opts, args.background_confidence
+    )
     print(
         f"pseudo-labels of {len(images)} images in {time.monotonic() - t0:.0f} s: "
         f"{pl.labelled:.1%} of the pixels labelled, {pl.road:.1%} of those road",
@@ -215,7 +218,8 @@ def record_row(r: Row, args: argparse.Namespace) -> None:
     c = r.config
     init = f", init from {c.init_from}" if c.init_from else ""
     if r.mode == "selftrain":
-        init += f", pseudo-labels at confidence {args.confidence}"
+        bg = args.background_confidence or args.confidence
+        init += f", pseudo-labels at confidence {args.confidence} (background {bg})"
     record(
         f"sources {r.mode}",
         f"preset {c.preset} ({c.arch} {c.arch_kwargs}, slice {c.slice[0]}, norm {c.norm}), "
@@ -237,6 +241,10 @@ def main() -> int:
     p.add_argument(
         "--confidence", type=float, default=0.9, help="selftrain: pseudo-label confidence"
     )
+    p.add_argument(
+        "--background-confidence", type=float, default=None,
+        help="selftrain: the background's (default: --confidence)",
+    )  # fmt: skip
     p.add_argument("--quick", action="store_true", help="smoke: 1.5 min, small net, 12 images")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--seed", type=int, default=0, help="split/weights/augmentation seed")

@@ -33,6 +33,11 @@ def test_pseudo_mask_thresholds_exactly():
     assert mask.tolist() == [[0, 0, 0, 0, 0, ROAD, ROAD, 0]]
     with pytest.raises(ValueError, match="confidence"):
         pseudo_mask(prob, valid, 0.5)
+    # a stricter background: 25/255 = 0.098 is no longer sure, 0 still is
+    mask, labelled = pseudo_mask(prob, valid, 0.9, background_confidence=0.95)
+    assert labelled.tolist() == [[True, False, False, False, False, True, True, False]]
+    with pytest.raises(ValueError, match="confidence"):
+        pseudo_mask(prob, valid, 0.9, background_confidence=1.2)
 
 
 def test_window_mask_reads_the_own_mask_band_and_none_without(tmp_path, make_raster):

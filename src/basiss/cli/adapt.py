@@ -18,9 +18,10 @@ images) or one image.
 
 --pseudo-labels DIR instead writes the model's confident predictions on TARGET
 as training masks (road where the probability is >= --confidence, background
-where it is <= 1 - confidence, the pixels between left unlabelled: training
-ignores them) and a file list DIR/pseudo_labels.csv, for self-training: a
-`basiss train --init-from` run on that list (alone, or beside labelled sources).
+where it is <= 1 - --background-confidence, by default the same; the pixels
+between left unlabelled: training ignores them) and a file list
+DIR/pseudo_labels.csv, for self-training: a `basiss train --init-from` run on
+that list (alone, or beside labelled sources).
 
 examples:
   basiss adapt RUN/best.pt new_city/images --out RUN/best_new_city.pt
@@ -41,7 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--confidence", type=float, default=0.9, metavar="P",
-        help="pseudo-labels: road at probability >= P, background at <= 1 - P (default 0.9)",
+        help="pseudo-labels: road at probability >= P (default 0.9)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--background-confidence", type=float, default=None, metavar="P",
+        help="pseudo-labels: background at probability <= 1 - P (default: --confidence)",
     )  # fmt: skip
     parser.add_argument(
         "--chips", type=COUNT, default=256, metavar="N",
@@ -63,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
         opts = PredictOptions(device=args.device)
         images = target_images(args.target)
         res = write_pseudo_labels(
-            args.checkpoint, images, args.pseudo_labels, args.confidence, opts
-        )
+            args.checkpoint, images, args.pseudo_labels, args.confidence, opts,
+            args.background_confidence,
+        )  # fmt: skip
         print(
             f"pseudo-labels of {len(res.masks)} images: {res.labelled:.1%} of the pixels "
             f"labelled, {res.road:.1%} of those road\nfile list: {res.file_list}"

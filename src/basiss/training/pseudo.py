@@ -3,10 +3,11 @@
 Self-training adapts a model to imagery of the area to be mapped without a single label:
 the model predicts the target images, its confident pixels become labels (road where the
 road probability is at least ``confidence``, background where it is at most
-``1 - confidence``) and the pixels between stay unlabelled. The masks are written with
-the unlabelled pixels under their own nodata mask band, which training ignores
-(:data:`basiss.data.dataset.IGNORE`), and a file-list CSV pairs them with their images,
-so a fine-tuning run from the same weights learns the target's look from them::
+``1 - background_confidence``, by default the same) and the pixels between stay
+unlabelled. The masks are written with the unlabelled pixels under their own nodata
+mask band, which training ignores (:data:`basiss.data.dataset.IGNORE`), and a file-list
+CSV pairs them with their images, so a fine-tuning run from the same weights learns the
+target's look from them::
 
     basiss adapt RUN/best.pt new_city/images --pseudo-labels new_city/pseudo
     basiss train --file-list new_city/pseudo/pseudo_labels.csv --init-from RUN/best.pt
@@ -60,27 +61,35 @@ class PseudoLabels:
 
 
 def pseudo_mask(
-    prob: np.ndarray, valid: np.ndarray, confidence: float
+    prob: np.ndarray,
+    valid: np.ndarray,
+    confidence: float,
+    background_confidence: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The pseudo-label of a probability raster (uint8 0..255, as `basiss predict` writes).
 
     Args:
         prob: ``(rows, cols)`` road probability scaled to 0..255.
         valid: ``(rows, cols)`` bool, the pixels that were predicted.
-        confidence: a probability in (0.5, 1]: road at or above it, background at or
-            below ``1 - confidence``.
+        confidence: a probability in (0.5, 1]: road at or above it.
+        background_confidence: in (0.5, 1]: background at or below ``1 -`` it (None:
+            ``confidence``). A teacher that misses roads (on imagery it has not seen, it
+            often calls them background with confidence) gives cleaner background labels
+            with a stricter value here.
 
     Returns:
         ``(mask, labelled)``: uint8 :data:`ROAD`/0, and bool True where a label was given.
 
     Raises:
-        ValueError: ``confidence`` outside (0.5, 1].
+        ValueError: a confidence outside (0.5, 1].
     """
-    if not 0.5 < confidence <= 1.0:
-        raise ValueError(f"confidence must be in (0.5, 1], got {confidence}")
+    background = confidence if background_confidence is None else background_confidence
+    for value in (confidence, background):
+        if not 0.5 < value <= 1.0:
+            raise ValueError(f"confidence must be in (0.5, 1], got {value}")
     p = prob.astype(np.float32) / 255.0
     road = p >= confidence
-    labelled = valid & (road | (p <= 1.0 - confidence))
+    labelled = valid & (road | (p <= 1.0 - background))
     mask = np.where(road & labelled, np.uint8(ROAD), np.uint8(0))
     return mask, labelled
 
@@ -109,6 +118,7 @@ def write_pseudo_labels(
     out_dir: str | os.PathLike[str],
     confidence: float = 0.9,
     options: object | None = None,
+    background_confidence: float | None = None,
 ) -> PseudoLabels:
     """Predict ``images`` with ``checkpoint`` and write their pseudo-labels to ``out_dir``.
 
@@ -120,7 +130,7 @@ def write_pseudo_labels(
         checkpoint: the model to take the labels from.
         images: the unlabelled images (paths).
         out_dir: the folder to write to (created).
-        confidence: see :func:`pseudo_mask`.
+        confidence, background_confidence: see :func:`pseudo_mask`.
         options: :class:`basiss.inference.options.PredictOptions` (None: the defaults).
 
     Raises:
@@ -128,8 +138,10 @@ def write_pseudo_labels(
     """
     from basiss.inference.predict import predict_many
 
-    if not 0.5 < confidence <= 1.0:
-        raise BasissError(f"--confidence must be in (0.5, 1], got {confidence}")
+    given = {"confidence": confidence, "background-confidence": background_confidence}
+    for name, value in given.items():
+        if value is not None and not 0.5 < value <= 1.0:
+            raise BasissError(f"--{name} must be in (0.5, 1], got {value}")
     paths = [Path(p) for p in images]
     if not paths:
         raise BasissError("no image to pseudo-label")
@@ -151,7 +163,7 @@ def write_pseudo_labels(
             with open_raster(o.prob_path) as ds:
                 prob, valid = ds.read(1), ds.read_masks(1) > 0
                 crs, transform = ds.crs, ds.transform
-            mask, labelled = pseudo_mask(prob, valid, confidence)
+            mask, labelled = pseudo_mask(prob, valid, confidence, background_confidence)
             path = out / f"{image.stem}{MASK_SUFFIX}"
             with warnings.catch_warnings():  # no CRS: said once above
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
