@@ -26,8 +26,8 @@ that list (alone, or beside labelled sources).
 examples:
   basiss adapt RUN/best.pt new_city/images --out RUN/best_new_city.pt
   basiss adapt RUN/best.pt new_city/images --pseudo-labels new_city/pseudo
-  basiss train --file-list new_city/pseudo/pseudo_labels.csv --init-from RUN/best.pt \
-      --mask-threshold 127 --max-minutes 10 --out RUN_new_city"""
+  basiss train --file-list new_city/pseudo/pseudo_labels.csv \\
+      --init-from RUN/best.pt --mask-threshold 127 --max-minutes 10 --out RUN_new_city"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--confidence", type=float, default=0.9, metavar="P",
-        help="pseudo-labels: road at probability >= P (default 0.9)",
+        help="pseudo-labels: road at probability >= P",
     )  # fmt: skip
     parser.add_argument(
         "--background-confidence", type=float, default=None, metavar="P",
