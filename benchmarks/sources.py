@@ -15,7 +15,7 @@ Each mode is a time-boxed training run of ``basiss train``'s default recipe (the
 - ``selftrain``: self-training on unlabelled target imagery: ``--init-from CKPT`` (a
   ``cross`` run's best.pt) pseudo-labels all 72 cil2022_train images (``basiss adapt
   --pseudo-labels``: road at p >= ``--confidence``, background at p <= 1 -
-  ``--background-confidence`` (default: the same),
+  ``--background-confidence``,
   the rest ignored; their labels unused), then ``--minutes`` of training from CKPT on
   those masks alone; best.pt and last.pt scored on the 72 images with their labels.
   Target: F1 >= 0.65, as the cross mode's.
@@ -239,11 +239,11 @@ def main() -> int:
         "--init-from", type=Path, default=None, help="finetune, selftrain: starting checkpoint"
     )
     p.add_argument(
-        "--confidence", type=float, default=0.9, help="selftrain: pseudo-label confidence"
+        "--confidence", type=float, default=0.9, help="selftrain: pseudo-labels' road confidence"
     )
     p.add_argument(
-        "--background-confidence", type=float, default=None,
-        help="selftrain: the background's (default: --confidence)",
+        "--background-confidence", type=float, default=0.98,
+        help="selftrain: the background's confidence (basiss adapt's default)",
     )  # fmt: skip
     p.add_argument("--quick", action="store_true", help="smoke: 1.5 min, small net, 12 images")
     p.add_argument("--threads", type=int, default=2, help="torch threads")

@@ -86,7 +86,7 @@ def test_write_pseudo_labels_matches_the_prediction(tmp_path, roads):
     images = sorted((roads / "images").glob("*.png"))[:3]
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
-        res = write_pseudo_labels(ckpt, images, tmp_path / "pl", confidence=0.6, options=OPTS)
+        res = write_pseudo_labels(ckpt, images, tmp_path / "pl", 0.6, OPTS, 0.7)
     # PNGs have no CRS: said once for all three, nothing per image
     assert [str(w.message) for w in said] == [
         "3 of 3 images have no CRS: their pseudo-labels lie on their pixel grids only"
@@ -97,7 +97,7 @@ def test_write_pseudo_labels_matches_the_prediction(tmp_path, roads):
     for image, pair in zip(images, pairs, strict=True):
         o = predict_image(image, ckpt, tmp_path / "direct", OPTS)
         with rasterio.open(o.prob_path) as ds:
-            want, want_labelled = pseudo_mask(ds.read(1), ds.read_masks(1) > 0, 0.6)
+            want, want_labelled = pseudo_mask(ds.read(1), ds.read_masks(1) > 0, 0.6, 0.7)
         with rasterio.open(pair.mask_file) as ds, rasterio.open(image) as im:
             assert (ds.width, ds.height) == (im.width, im.height)
             np.testing.assert_array_equal(ds.read(1), want)
@@ -143,3 +143,11 @@ def test_cli_adapt_refuses_a_bad_confidence_in_one_line(tmp_path, roads, capsys)
     assert code != 0 and "confidence" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "pl").exists()
+
+
+def test_cli_defaults_are_the_api_defaults():
+    from basiss.cli import build_parser
+    from basiss.training.pseudo import BACKGROUND_CONFIDENCE, CONFIDENCE
+
+    args = build_parser().parse_args(["adapt", "m.pt", "imgs", "--pseudo-labels", "pl"])
+    assert (args.confidence, args.background_confidence) == (CONFIDENCE, BACKGROUND_CONFIDENCE)

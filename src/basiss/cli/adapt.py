@@ -18,8 +18,8 @@ images) or one image.
 
 --pseudo-labels DIR instead writes the model's confident predictions on TARGET
 as training masks (road where the probability is >= --confidence, background
-where it is <= 1 - --background-confidence, by default the same; the pixels
-between left unlabelled: training ignores them) and a file list
+where it is <= 1 - --background-confidence; the pixels between left
+unlabelled: training ignores them) and a file list
 DIR/pseudo_labels.csv, for self-training: a `basiss train --init-from` run on
 that list (alone, or beside labelled sources).
 
@@ -41,12 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="self-training: write pseudo-label masks and their file list to DIR",
     )  # fmt: skip
     parser.add_argument(
-        "--confidence", type=float, default=0.9, metavar="P",
+        "--confidence", type=float, default=0.9, metavar="P",  # = pseudo.CONFIDENCE (tested)
         help="pseudo-labels: road at probability >= P",
     )  # fmt: skip
     parser.add_argument(
-        "--background-confidence", type=float, default=None, metavar="P",
-        help="pseudo-labels: background at probability <= 1 - P (default: --confidence)",
+        "--background-confidence", type=float, default=0.98, metavar="P",
+        help="pseudo-labels: background at probability <= 1 - P (stricter than for roads: "
+        "a model on new imagery calls many roads background with confidence)",
     )  # fmt: skip
     parser.add_argument(
         "--chips", type=COUNT, default=256, metavar="N",
