@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rasterio.errors import NotGeoreferencedWarning
@@ -33,6 +34,9 @@ from basiss.inference.scene import PredictWarning
 from basiss.io.cog import Layer
 from basiss.io.filelist import Pair, write_file_list
 from basiss.io.raster import open_raster, write_geotiff
+
+if TYPE_CHECKING:
+    from basiss.inference.options import PredictOptions
 
 #: The file list :func:`write_pseudo_labels` writes in its output folder.
 FILE_LIST = "pseudo_labels.csv"
@@ -123,14 +127,16 @@ def write_pseudo_labels(
     images: Sequence[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
     confidence: float = CONFIDENCE,
-    options: object | None = None,
+    options: PredictOptions | None = None,
     background_confidence: float | None = BACKGROUND_CONFIDENCE,
 ) -> PseudoLabels:
     """Predict ``images`` with ``checkpoint`` and write their pseudo-labels to ``out_dir``.
 
     Each mask ``<stem>_pseudo.tif`` lies on its image's grid (CRS and transform kept;
     pixel grid only for an image without CRS); the file list :data:`FILE_LIST` pairs
-    them. The predictions are made in a temporary folder and removed.
+    them. The predictions are made in a temporary folder and removed. Each image's
+    mask is made whole in memory (a uint8 and two bool arrays of its size): fine for
+    chips and tiles, a few GB for a 40,000 px scene.
 
     Args:
         checkpoint: the model to take the labels from.
@@ -163,7 +169,7 @@ def write_pseudo_labels(
     try:
         with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("always")
-            outputs = predict_many(paths, checkpoint, work, options)  # type: ignore[arg-type]
+            outputs = predict_many(paths, checkpoint, work, options)
         _say_once(said, len(paths))
         for image, o in zip(paths, outputs, strict=True):
             with open_raster(o.prob_path) as ds:
