@@ -28,7 +28,7 @@ run is what a single ``basiss predict`` pays (its first batch warms onnxruntime'
 ~0.2 s); the rate of this shared machine wanders by +-5% from minute to minute, and
 the median of alternating readings is what two settings should be compared by.
 
-Full run (the seed U-Net, 2500 x 2500, 400/300 chips, 2 threads: about 5 minutes; 15
+Full run (the seed U-Net, 2500 x 2500, 400/300 chips, 2 threads: about 5 minutes; 18
 with ``--repeats 3``):
     .venv/bin/python benchmarks/predict_engines.py --repeats 3
 Smoke run:
