@@ -204,9 +204,11 @@ def score_whole_images(
 ) -> dict[str, float]:
     """Pixel metrics of checkpoint ``best`` on the images of ``source``, each read whole.
 
-    One chip per image (the nets are fully convolutional), sized to the largest
-    image rounded up to a multiple of 16; masks thresholded at the checkpoint's
-    ``mask_threshold``; probability 0.5; micro-averaged.
+    One chip per image (the nets are fully convolutional), sized to the largest image
+    at the model's zoom rounded up to a multiple of 16; the probability (bilinear) back
+    at the images' own resolution, so a model trained with ``--zoom`` is scored against
+    the full-resolution masks, as ``basiss predict`` would be; masks thresholded at the
+    checkpoint's ``mask_threshold``; probability 0.5; micro-averaged.
 
     Args:
         best: a checkpoint.
@@ -218,27 +220,54 @@ def score_whole_images(
         :meth:`basiss.training.validation.Validation.metrics` plus ``images`` (how many).
     """
     import torch
-    from torch.utils.data import DataLoader
+    import torch.nn.functional as F
 
-    from basiss.data.dataset import ChipDataset, chip_index, discover_pairs, image_info
+    from basiss.data.augment import window_size
+    from basiss.data.dataset import IGNORE, ChipDataset, chip_index, discover_pairs, image_info
+    from basiss.evaluation.metrics import Counts
+    from basiss.models import road_probability
     from basiss.training.checkpoint import load_checkpoint
-    from basiss.training.losses import make_loss
-    from basiss.training.validation import validate
 
     model, spec = load_checkpoint(best)
     pairs = discover_pairs(source)
     infos = [image_info(p, spec.in_channels) for p in pairs]
     chosen = [i for i, p in enumerate(pairs) if names is None or p.name in names][:limit]
-    size = (max(infos[i].width for i in chosen), max(infos[i].height for i in chosen))
+    largest = (max(infos[i].width for i in chosen), max(infos[i].height for i in chosen))
+    size = window_size(largest, 1.0 / spec.zoom, 0.0)
     size = (-(-size[0] // 16) * 16, -(-size[1] // 16) * 16)  # the nets halve 4 times
-    chips = chip_index(pairs, infos, chosen, size, size)
-    ds = ChipDataset(
-        pairs, infos, chips, size, spec.normalisation, spec.mask_threshold, spec.n_classes
-    )
-    loader = DataLoader(ds, batch_size=2)
-    out = validate(model, loader, make_loss("bce"), spec.n_classes, torch.device("cpu")).metrics()
-    out["images"] = float(len(chosen))
+    extent = window_size(size, spec.zoom, 0.0)  # the chip's footprint in image pixels
+    chips = chip_index(pairs, infos, chosen, extent, extent)
+    common = (pairs, infos, chips, size, spec.normalisation, spec.mask_threshold)
+    ds = ChipDataset(*common, spec.n_classes, zoom=spec.zoom)
+    truth_ds = ChipDataset(*common, spec.n_classes)  # the masks at full resolution
+    truth_ds.slice, truth_ds.extent = extent, extent
+    counts = Counts(0, 0, 0, 0)
+    with torch.no_grad():
+        for k in range(len(chips)):
+            x, _ = ds[k]
+            _, y = truth_ds.read(k)
+            logits = model(x[None])
+            if spec.zoom != 1.0:
+                logits = F.interpolate(logits, size=y.shape, mode="bilinear", align_corners=False)
+            road = road_probability(logits, spec.n_classes).amax(dim=1)[0].numpy() > 0.5
+            valid = y != IGNORE
+            truth = (y >= 1) & valid
+            road &= valid
+            tp = int((road & truth).sum())
+            fp, fn = int(road.sum()) - tp, int(truth.sum()) - tp
+            counts = counts + Counts(tp, fp, fn, int(valid.sum()) - tp - fp - fn)
     ds.close()
+    truth_ds.close()
+    out = {
+        "precision": counts.precision,
+        "recall": counts.recall,
+        "f1": counts.f1,
+        "iou": counts.iou,
+        "tp": float(counts.tp),
+        "fp": float(counts.fp),
+        "fn": float(counts.fn),
+        "images": float(len(chosen)),
+    }
     return out
 
 

@@ -95,6 +95,10 @@ def config(args: argparse.Namespace, sources: list[Path], out: Path, **kw: objec
         given.update(slice=(128, 128), max_chips_per_epoch=48)
         if not kw.get("init_from"):  # a run from a checkpoint keeps its net's width
             given.update(arch_kwargs={"base": 8})
+    if args.zoom is not None:
+        given.update(zoom=args.zoom)
+    if args.slice is not None:
+        given.update(slice=(args.slice, args.slice))
     given.update(kw)
     return TrainConfig.from_preset(
         args.preset,
@@ -222,7 +226,8 @@ def record_row(r: Row, args: argparse.Namespace) -> None:
         init += f", pseudo-labels at confidence {args.confidence} (background {bg})"
     record(
         f"sources {r.mode}",
-        f"preset {c.preset} ({c.arch} {c.arch_kwargs}, slice {c.slice[0]}, norm {c.norm}), "
+        f"preset {c.preset} ({c.arch} {c.arch_kwargs}, slice {c.slice[0]}, zoom {c.zoom:g}, "
+        f"norm {c.norm}), "
         f"seed {c.seed}{init}: {r.result.epochs_run} epochs, {r.result.seconds / 60:.1f} min; "
         f"{f1s}{verdict}",
     )
@@ -245,6 +250,12 @@ def main() -> int:
         "--background-confidence", type=float, default=0.98,
         help="selftrain: the background's confidence (basiss adapt's default)",
     )  # fmt: skip
+    p.add_argument(
+        "--zoom", type=float, default=None, help="train at this zoom (default: the preset's)"
+    )
+    p.add_argument(
+        "--slice", type=int, default=None, help="chip size in model pixels (default: the preset's)"
+    )
     p.add_argument("--quick", action="store_true", help="smoke: 1.5 min, small net, 12 images")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--seed", type=int, default=0, help="split/weights/augmentation seed")

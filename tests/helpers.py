@@ -45,6 +45,7 @@ def tiny_config(roads: Path, out: Path, **kw: object) -> TrainConfig:
         lr=1e-2,
         loss="bce",
         random_crop=False,
+        zoom=1.0,
         monitor="val_loss",
         early_stopping_patience=4,
         validation_split=0.25,
@@ -57,7 +58,7 @@ def tiny_config(roads: Path, out: Path, **kw: object) -> TrainConfig:
 
 def random_checkpoint(
     path: Path, slice_: tuple[int, int] = (64, 64), stride: tuple[int, int] = (48, 48),
-    gsd: float | None = None,
+    gsd: float | None = None, zoom: float = 1.0,
 ) -> Path:  # fmt: skip
     """A seeded, untrained 4-wide U-Net-small checkpoint (RGB, one road class) whose
     BatchNorm variances are 0.05, so its output varies across pixels."""
@@ -68,7 +69,7 @@ def random_checkpoint(
     torch.manual_seed(0)
     spec = ModelSpec(
         arch="unet-small", in_channels=3, n_classes=1, bands=[1, 2, 3],
-        arch_kwargs={"base": 4}, slice=slice_, stride=stride, gsd=gsd,
+        arch_kwargs={"base": 4}, slice=slice_, stride=stride, gsd=gsd, zoom=zoom,
     )  # fmt: skip
     model = spec.build()
     for m in model.modules():

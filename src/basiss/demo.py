@@ -240,6 +240,7 @@ def _train(run: _Run, train_csv: Path) -> TrainResult:
             # the demo's own short recipe (grid chips, best by validation loss), measured
             # at ~5 minutes end to end; not the cpu preset, which needs far longer
             random_crop=False,
+            zoom=1.0,
             monitor="val_loss",
             early_stopping_patience=4,
             validation_split=0.15,

@@ -129,6 +129,26 @@ def test_items_threshold_pad_and_normalise(tmp_path, make_raster):
     assert int((ds0[0][1][:30, :40] == 1).sum()) == 7 * 40
 
 
+def test_a_zoomed_chip_is_its_window_twice_as_large_resampled(tmp_path, make_raster):
+    """At zoom 0.5 a 16 px chip covers a 32 px window of its image: the item equals
+    :func:`resize_pair` of that window (an oracle), and the grid steps 32 image pixels."""
+    from basiss.data.augment import resize_pair
+
+    img, mask = road_pair(np.random.default_rng(3), 64)
+    im, mk = make_raster(img, name="im.tif"), make_raster(mask, name="mk.tif")
+    pairs = [Pair("a", str(im), mask_file=str(mk))]
+    infos = [image_info(pairs[0])]
+    ds = ChipDataset(pairs, infos, [], (16, 16), Normalisation("fixed"), zoom=0.5)
+    assert ds.extent == (32, 32)
+    chips = chip_index(pairs, infos, [0], ds.extent, ds.extent)
+    assert [(c.col, c.row) for c in chips] == [(0, 0), (32, 0), (0, 32), (32, 32)]
+    ds.chips = chips
+    x, y = ds[3]
+    want_x, want_y = resize_pair(img[:, 32:, 32:], (mask[32:, 32:] > 0).astype(np.uint8), (16, 16))
+    assert x.shape == (3, 16, 16) and torch.allclose(x, torch.from_numpy(want_x) / 255)
+    assert np.array_equal(y.numpy(), want_y)
+
+
 def test_augmentation_keeps_image_and_mask_aligned():
     """A line drawn in both stays on top of itself under every transform."""
     rng = np.random.default_rng(0)

@@ -43,6 +43,10 @@ def test_scale_factor_and_size():
     assert scale_factor(0.3, 0.34) == 1.0 and scale_factor(0.276, 0.3) == 1.0
     assert scale_factor(0.3, 0.36) == pytest.approx(1.2) and scale_factor(None, 1.0) == 1.0
     assert scale_factor(0.3, 0.6, "off") == 1.0
+    # a model trained with --zoom: its zoom when a GSD is unknown, its GSD when both are known
+    assert scale_factor(None, None, zoom=0.5) == 0.5 and scale_factor(None, 0.3, zoom=0.5) == 0.5
+    assert scale_factor(0.6, 0.3, zoom=0.5) == 0.5 and scale_factor(0.6, 0.6, zoom=0.5) == 1.0
+    assert scale_factor(None, None, "off", zoom=0.5) == 1.0
     assert scaled_size(100, 75, 2.0) == (200, 150)
     with pytest.raises(BasissError, match="unknown --gsd 'on'"):
         scale_factor(0.3, 0.6, "on")
@@ -74,6 +78,22 @@ def test_input_gsd_for_a_raster_without_crs(ckpt, make_raster, tmp_path):
     given = predict_image(src, ckpt, tmp_path / "b", PredictOptions(input_gsd=0.6, **QUIET))
     assert native.chips_total < given.chips_total  # unknown GSD: as it is; 0.6 m: x2
     assert read(given.prob_path)[0].shape == (60, 70)
+
+
+def test_a_zoomed_model_on_an_image_without_gsd_is_predicted_at_its_zoom(make_raster, tmp_path):
+    """A model that learnt at half its (CRS-less) images' resolution: its input is
+    predicted at x0.5, exactly as a 0.6 m model predicts a 0.3 m image (two code paths,
+    one result), and the outputs are on the input's grid."""
+    zoomed = random_checkpoint(tmp_path / "z.pt", zoom=0.5)
+    by_gsd = random_checkpoint(tmp_path / "g.pt", gsd=0.6)
+    src = scene(make_raster, 120, 100, 0.3, "nocrs.tif", crs=None)
+    a = predict_image(src, zoomed, tmp_path / "a", PredictOptions(**QUIET))
+    b = predict_image(src, by_gsd, tmp_path / "b", PredictOptions(input_gsd=0.3, **QUIET))
+    native = predict_image(src, zoomed, tmp_path / "c", PredictOptions(gsd="off", **QUIET))
+    assert a.chips_total == b.chips_total < native.chips_total
+    got, grid = read(a.prob_path)
+    assert np.array_equal(got, read(b.prob_path)[0])
+    assert grid["shape"] == (120, 100) and grid["transform"] == read(src)[1]["transform"]
 
 
 def test_memory_is_flat_in_scene_height(ckpt, make_raster, tmp_path):

@@ -10,11 +10,13 @@ from rasterio.transform import from_origin
 
 from basiss.cli import build_parser
 from basiss.cli.train import config_from_args
+from basiss.data.normalize import Normalisation
 from basiss.errors import BasissError
 from basiss.io.filelist import Pair, write_file_list
 from basiss.training.adapt import adapt_batchnorm, batchnorm_layers, random_chips, target_images
 from basiss.training.checkpoint import load_checkpoint, read_checkpoint
 from basiss.training.config import TrainConfig
+from basiss.training.data import load_sources, make_chips
 from basiss.training.loop import train
 from basiss.training.presets import DEFAULT, PRESETS
 from helpers import tiny_config, write_png
@@ -47,7 +49,8 @@ def test_the_command_line_without_options_is_the_api_default():
     for f in fields(TrainConfig):
         assert getattr(cli, f.name) == getattr(api, f.name), f.name
     assert cli.arch == "dlinknet34" and cli.arch_kwargs == {"base": 32}
-    assert cli.slice == (256, 256) and cli.stride == (256, 256) and cli.random_crop
+    assert cli.slice == (192, 192) and cli.stride == (192, 192) and cli.random_crop
+    assert cli.zoom == 0.5
 
 
 def test_a_preset_with_options_given_over_it():
@@ -138,6 +141,22 @@ def test_the_checkpoint_records_the_training_gsd(tmp_path, make_raster, roads):
     assert load_checkpoint(given.best_path)[1].gsd == pytest.approx(0.3)
 
 
+def test_a_zoomed_run_records_its_zoom_and_the_gsd_it_learnt_at(tmp_path, make_raster):
+    """``--zoom 0.5`` on 0.5 m images: the model learns at 1 m, 16 px chips from 32 px
+    windows (4 training chips per 48 px image at stride 16 -> 32 image pixels)."""
+    csv = geo_pairs(tmp_path, make_raster, [0.5, 0.5, 0.5, 0.5])
+    cfg = tiny_config(csv, tmp_path / "z", epochs=1, slice=(16, 16), stride=(16, 16), zoom=0.5)
+    res = train(cfg)
+    spec = load_checkpoint(res.best_path)[1]
+    assert spec.zoom == 0.5 and spec.gsd == pytest.approx(1.0)
+    chips = make_chips(cfg, load_sources(cfg), Normalisation("image"))
+    assert len(chips.train) == 3 * 4  # 3 training images (one validates), a 2 x 2 grid each
+    assert chips.train.extent == (32, 32) and chips.n_val == 4
+    assert parse_train("--zoom", "1").zoom == 1.0 and parse_train().zoom == 0.5
+    with pytest.raises(BasissError, match=r"--zoom must be in \[0.125, 4\], got 0.1"):
+        TrainConfig(file_lists=[csv], out=tmp_path / "o", zoom=0.1).check()
+
+
 def test_training_images_of_two_gsds_are_refused(tmp_path, make_raster):
     csv = geo_pairs(tmp_path, make_raster, [0.3, 0.3, 0.6, 0.6])
     with pytest.raises(BasissError, match=r"differ in ground sample distance: .*im0\.tif is "
@@ -185,6 +204,25 @@ def test_adabn_estimates_the_target_statistics(roads, tmp_path):
         if "running" not in k and "num_batches" not in k:
             torch.testing.assert_close(after["state_dict"][k], v, rtol=0, atol=0)
     assert after["spec"]["extra"]["adapted_to"]["chips"] == 16
+
+
+def test_adabn_reads_a_zoomed_model_s_chips_as_prediction_does(roads, tmp_path):
+    """A model that learnt at zoom 0.5: each AdaBN chip is a window of twice the chip
+    size, resampled to the chip (:func:`resize_pair`, as prediction's bilinear VRT)."""
+    from PIL import Image
+
+    from basiss.data.augment import resize_pair
+    from helpers import random_checkpoint
+
+    _, spec = load_checkpoint(random_checkpoint(tmp_path / "z.pt", (16, 16), (16, 16), zoom=0.5))
+    images = target_images(roads)
+    chips = random_chips(images, spec, 2, np.random.default_rng(5))
+    rng = np.random.default_rng(5)
+    for path, chip in zip(images, chips, strict=False):
+        x0, y0 = int(rng.integers(0, 64 - 32 + 1)), int(rng.integers(0, 64 - 32 + 1))
+        arr = np.asarray(Image.open(path)).transpose(2, 0, 1)[:, y0 : y0 + 32, x0 : x0 + 32]
+        want, _ = resize_pair(arr, np.zeros((32, 32), np.uint8), (16, 16))
+        assert chip.shape == (3, 16, 16) and np.allclose(chip, want)
 
 
 def test_adapt_errors_are_one_line(roads, tmp_path):

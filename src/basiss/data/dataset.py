@@ -305,6 +305,9 @@ class ChipDataset(Dataset):
         random_crop: read a random window of the chip's image instead of the
             grid window (the epoch still has one sample per grid chip).
         seed: base seed of augmentation and crops.
+        zoom: the resolution the model sees the images at (0.5: every chip is read
+            from a window twice its size, resampled down; the chip grid of ``chips``
+            is then in steps of :attr:`extent`, the chip's footprint in image pixels).
     """
 
     def __init__(
@@ -319,6 +322,7 @@ class ChipDataset(Dataset):
         augment: Augment | None = None,
         random_crop: bool = False,
         seed: int = 0,
+        zoom: float = 1.0,
     ) -> None:
         self.pairs = list(pairs)
         self.infos = list(infos)
@@ -330,6 +334,8 @@ class ChipDataset(Dataset):
         self.augment = augment
         self.random_crop = random_crop
         self.seed = seed
+        self.zoom = zoom
+        self.extent = window_size(slice_, zoom, 0.0)
         self.epoch = 0
         self._open: dict[str, Any] = {}
         self._pid = -1
@@ -373,15 +379,15 @@ class ChipDataset(Dataset):
         """The image and window of item ``index``.
 
         The window is the grid chip (or, with random crops, a random window of
-        the chip's image), sized to hold the chip zoomed by ``scale`` and
-        turned by ``angle`` degrees (:func:`basiss.data.augment.window_size`) and
-        centred on the chip; it is shifted inside the image when the image is
-        large enough.
+        the chip's image), sized to hold the chip zoomed by ``scale`` times the
+        dataset's ``zoom`` and turned by ``angle`` degrees
+        (:func:`basiss.data.augment.window_size`) and centred on the chip; it is
+        shifted inside the image when the image is large enough.
         """
         chip = self.chips[index]
         info = self.infos[chip.image]
-        sx, sy = self.slice
-        w, h = window_size(self.slice, scale, angle)
+        sx, sy = self.extent
+        w, h = window_size(self.slice, scale * self.zoom, angle)
         if self.random_crop and rng is not None:
             col = int(rng.integers(0, max(0, info.width - w) + 1))
             row = int(rng.integers(0, max(0, info.height - h) + 1))
@@ -401,7 +407,7 @@ class ChipDataset(Dataset):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Image chip and mask (0/1, :data:`IGNORE` outside the image) of item ``index``.
 
-        At ``scale == 1`` and ``angle == 0`` the raw chip (file dtype);
+        At ``scale * zoom == 1`` and ``angle == 0`` the raw chip (file dtype);
         otherwise the window of :meth:`window` zoomed and turned onto the chip
         (float32 bilinear image, nearest mask; :func:`basiss.data.augment.warp_pair`).
         """
@@ -422,7 +428,7 @@ class ChipDataset(Dataset):
             inside[r0:r1, c0:c1] = True
             mask[~inside] = IGNORE
         if angle != 0.0 or (win.width, win.height) != tuple(self.slice):
-            image, mask = warp_pair(image, mask, self.slice, scale, angle, IGNORE)
+            image, mask = warp_pair(image, mask, self.slice, scale * self.zoom, angle, IGNORE)
         return image, mask
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:

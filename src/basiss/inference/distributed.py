@@ -167,7 +167,7 @@ def predict_distributed(
     for p in paths:
         with open_raster(p) as ds:
             scenes.append(scene_info(ds, p, spec, chip, stride))
-            factor = scale_factor(spec.gsd, input_gsd(ds, opts.input_gsd), opts.gsd)
+            factor = scale_factor(spec.gsd, input_gsd(ds, opts.input_gsd), opts.gsd, spec.zoom)
         rescaled.append(factor != 1.0)
     out = prepare_out_dir(Path(out_dir).resolve())
     digest = checkpoint_digest(ckpt)

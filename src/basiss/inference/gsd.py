@@ -15,7 +15,10 @@ resampled copy of the input and puts the probability back on the input's exact g
    nodata, for the usual writer to store on the input's grid (same CRS, transform, size).
 
 The scale is a pure function of two GSDs (:func:`scale_factor`); inputs within
-:data:`TOLERANCE` of the model's GSD are predicted as they are.
+:data:`TOLERANCE` of the model's GSD are predicted as they are. A model trained with
+``--zoom`` (at a fraction of its images' resolution) is predicted the same way: through
+its GSD when both are known, else by its zoom (the input taken to be like its training
+images).
 """
 
 from __future__ import annotations
@@ -54,22 +57,28 @@ def input_gsd(ds: rasterio.io.DatasetReader, given: float | None) -> float | Non
     return ground_sample_distance(ds.transform, ds.crs, ds.width, ds.height)
 
 
-def scale_factor(model_gsd: float | None, image_gsd: float | None, mode: str = "auto") -> float:
+def scale_factor(
+    model_gsd: float | None, image_gsd: float | None, mode: str = "auto", zoom: float = 1.0
+) -> float:
     """How much to enlarge the input so its pixels are the model's size: ``image / model``.
 
-    1.0 (predict as it is) with ``mode`` ``off``, when either GSD is unknown, or when they
-    differ by less than :data:`TOLERANCE`.
+    When either GSD is unknown the input is taken to be at the resolution of the model's
+    training images, and the factor is the model's ``zoom`` (the fraction of that
+    resolution it learnt at). 1.0 (predict as it is) with ``mode`` ``off``, or when the
+    factor is within :data:`TOLERANCE` of 1.
 
     >>> scale_factor(0.3, 0.6)
     2.0
     >>> scale_factor(0.276, 0.3), scale_factor(None, 0.6), scale_factor(0.3, 0.6, "off")
     (1.0, 1.0, 1.0)
+    >>> scale_factor(None, None, zoom=0.5), scale_factor(0.6, 0.3, zoom=0.5)
+    (0.5, 0.5)
     """
     if mode not in GSD_MODES:
         raise BasissError(f"unknown --gsd {mode!r}; choose from {', '.join(GSD_MODES)}")
-    if mode == "off" or model_gsd is None or image_gsd is None:
+    if mode == "off":
         return 1.0
-    f = image_gsd / model_gsd
+    f = zoom if model_gsd is None or image_gsd is None else image_gsd / model_gsd
     return 1.0 if abs(f - 1.0) < TOLERANCE else f
 
 

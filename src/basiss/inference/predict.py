@@ -161,7 +161,7 @@ def predict_image(
     prob_path, mask_path = output_paths(image, out)
     with open_raster(image) as ds:
         gsd = input_gsd(ds, pred.options.input_gsd)
-    factor = scale_factor(pred.spec.gsd, gsd, pred.options.gsd)
+    factor = scale_factor(pred.spec.gsd, gsd, pred.options.gsd, pred.spec.zoom)
     if factor != 1.0:
         chips_run, chips_total, scene = _predict_rescaled(image, pred, out, factor, gsd)
     else:
@@ -194,9 +194,13 @@ def _predict_rescaled(
     work = out / f".{stem}.gsd"
     work.mkdir(exist_ok=True)
     if pred.options.show_progress:
+        why = (
+            f"{gsd:g} m pixels, the model's are {pred.spec.gsd:g} m"
+            if gsd is not None and pred.spec.gsd is not None
+            else f"the model learnt at x{pred.spec.zoom:g} of its training images' resolution"
+        )
         print(
-            f"{Path(image).name}: {gsd:g} m pixels, the model's are {pred.spec.gsd:g} m: "
-            f"predicting at x{factor:.3g} and back onto the input grid",
+            f"{Path(image).name}: {why}: predicting at x{factor:.3g} and back onto the input grid",
             file=sys.stderr,
         )
     try:

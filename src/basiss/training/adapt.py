@@ -20,7 +20,9 @@ import torch
 from rasterio.windows import Window
 from torch import nn
 
+from basiss.data.augment import resize_pair, window_size
 from basiss.errors import file_error
+from basiss.inference.gsd import input_gsd, scale_factor
 from basiss.inference.scene import model_bands
 from basiss.io.filelist import read_file_list
 from basiss.io.raster import (
@@ -99,7 +101,11 @@ def random_chips(
 ) -> list[np.ndarray]:
     """``n`` random chips (the model's bands on the 8-bit scale, as prediction reads them)
     drawn in turn from ``images``: one window of the training chip size per draw, clipped
-    to small images. Chips with no valid pixel are drawn again (at most ``4 n`` draws)."""
+    to small images. Chips with no valid pixel are drawn again (at most ``4 n`` draws).
+
+    An image that prediction would resample (another GSD, or a model trained with
+    ``--zoom``: :func:`basiss.inference.gsd.scale_factor`) gives windows of the chip size
+    divided by that factor, resampled to the chip (bilinear), as prediction sees it."""
     chips: list[np.ndarray] = []
     limits: dict[Path, np.ndarray | None] = {}
     for draw in range(4 * n):
@@ -110,7 +116,9 @@ def random_chips(
             bands = model_bands(ds, spec.bands, spec.in_channels, path)
             if path not in limits:
                 limits[path] = None if is_8bit(ds) else stretch_limits(ds, bands, *spec.stretch)
-            sx, sy = min(spec.slice[0], ds.width), min(spec.slice[1], ds.height)
+            factor = scale_factor(spec.gsd, input_gsd(ds, None), "auto", spec.zoom)
+            wx, wy = window_size(spec.slice, factor, 0.0)
+            sx, sy = min(wx, ds.width), min(wy, ds.height)
             x0 = int(rng.integers(0, ds.width - sx + 1))
             y0 = int(rng.integers(0, ds.height - sy + 1))
             raw = read_window(ds, Window(x0, y0, sx, sy), bands)
@@ -118,7 +126,11 @@ def random_chips(
         if not valid.any():
             continue
         lim = limits[path]
-        chips.append(raw if lim is None else apply_stretch(raw, lim, valid))
+        chip = raw if lim is None else apply_stretch(raw, lim, valid)
+        if factor != 1.0:
+            size = window_size((sx, sy), 1.0 / factor, 0.0)
+            chip, _ = resize_pair(chip, np.zeros(chip.shape[-2:], np.uint8), size)
+        chips.append(chip)
     return chips
 
 

@@ -40,8 +40,12 @@ class ModelSpec:
         stride: chip stride (x, y) used in training (prediction's default).
         mask_threshold: value above which a training-mask pixel counted as road.
         stretch: percentiles (low, high) for 16->8 bit conversion of raw input.
-        gsd: ground sample distance (metres) of the training images, None if unknown;
-            prediction resamples other imagery to it (``basiss predict --gsd auto``).
+        gsd: ground sample distance (metres) the model learnt at (the training images'
+            divided by ``zoom``), None if unknown; prediction resamples other imagery to
+            it (``basiss predict --gsd auto``).
+        zoom: the fraction of the training images' resolution the model learnt at; when
+            a GSD is unknown, prediction resamples its input by this factor (the input
+            taken to be at the training images' resolution).
         extra: free-form training facts (epoch, scores...), plain types only.
     """
 
@@ -56,6 +60,7 @@ class ModelSpec:
     mask_threshold: float = 0.0
     stretch: tuple[float, float] = (2.0, 98.0)
     gsd: float | None = None
+    zoom: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -61,6 +61,11 @@ def _sources_preset() -> Augment:
     return Augment.sources()
 
 
+#: Zooms a run may learn at: below 1/8 roads vanish into a pixel; above 4 a chip is mostly
+#: interpolation.
+ZOOM_RANGE = (0.125, 4.0)
+
+
 def default_stride(slice_: tuple[int, int], random_crop: bool = False) -> tuple[int, int]:
     """Three quarters of the chip, rounded (the seed's 300 for 400): a quarter of overlap.
 
@@ -92,6 +97,10 @@ class TrainConfig:
         gsd: ground sample distance of the training images in metres, recorded in the
             checkpoint so prediction can resample other imagery to it. None = read it from
             georeferenced images (unknown for PNG/JPEG sets).
+        zoom: the fraction of the training images' resolution the model learns at
+            (0.5: every chip covers twice the ground in x and y, resampled down; a
+            quarter of the compute per unit of area). The checkpoint records it, and
+            prediction resamples its inputs by the same factor (``--gsd auto``).
         arch, arch_kwargs: registry name and constructor arguments of the model.
         n_bands: bands the model reads (the first ``n_bands`` of each image's
             default bands; RGBA with alpha reads as RGB). None = all of them.
@@ -339,6 +348,16 @@ class TrainConfig:
         metavar="METRES",
         group="data",
     )
+    zoom: float = option(
+        CPU.values["zoom"],
+        help="learn at this fraction of the training images' resolution (0.5 = half: "
+        "each chip covers 2x the ground, 4x less compute per area); recorded, and predict "
+        "resamples its inputs alike (default: the preset's; 1 = as they are)",
+        flags=("--zoom",),
+        rule=POSITIVE,
+        metavar="F",
+        group="data",
+    )
     device: str = option("auto", spec=DEVICE, group="machine")
     threads: int | None = option(None, spec=THREADS, group="machine")
     workers: int = option(
@@ -439,6 +458,8 @@ def _contradiction(c: TrainConfig) -> str | None:
             f"stride {c.stride} is larger than the chip {c.slice}: chips would leave gaps "
             "and prediction refuses such a checkpoint"
         )
+    if not ZOOM_RANGE[0] <= c.zoom <= ZOOM_RANGE[1]:
+        return f"--zoom must be in [{ZOOM_RANGE[0]:g}, {ZOOM_RANGE[1]:g}], got {c.zoom:g}"
     if c.resume and c.init_from is not None:
         return "--resume continues OUT/last.pt; --init-from starts a new run: give one"
     if c.resume and c.overwrite:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch.utils.data import DataLoader, Subset
 
+from basiss.data.augment import window_size
 from basiss.data.dataset import (
     ChipDataset,
     ImageInfo,
@@ -163,13 +164,17 @@ class Chips:
 
 
 def make_chips(c: TrainConfig, sources: Sources, norm: Normalisation) -> Chips:
-    """Index the chips (training grid ``slice``/``stride``, validation ``stride = slice``).
+    """Index the chips (training grid ``slice``/``stride``, validation ``stride = slice``;
+    both in model pixels, so in image pixels divided by ``zoom``).
 
     Raises:
         BasissError: every training chip is nodata.
     """
     s = sources
-    train_chips = chip_index(s.pairs, s.infos, s.train_images, c.slice, c.stride)
+    extent = window_size(c.slice, c.zoom, 0.0)  # a chip's footprint in image pixels
+    train_chips = chip_index(
+        s.pairs, s.infos, s.train_images, extent, window_size(c.stride, c.zoom, 0.0)
+    )
     if not train_chips:
         raise BasissError("no training chips: every chip of the training images is nodata")
     common = dict(
@@ -179,6 +184,7 @@ def make_chips(c: TrainConfig, sources: Sources, norm: Normalisation) -> Chips:
         norm=norm,
         mask_threshold=c.mask_threshold,
         n_classes=c.n_classes,
+        zoom=c.zoom,
     )
     train = ChipDataset(
         chips=train_chips,
@@ -191,7 +197,7 @@ def make_chips(c: TrainConfig, sources: Sources, norm: Normalisation) -> Chips:
     n_val = 0
     for k in range(len(s.names)):
         images = [i for i in s.val_images if s.source_of[i] == k]
-        chips = chip_index(s.pairs, s.infos, images, c.slice, c.slice)
+        chips = chip_index(s.pairs, s.infos, images, extent, extent)
         n_val += len(chips)
         if chips:
             val.append((k, ChipDataset(chips=chips, **common)))  # type: ignore[arg-type]

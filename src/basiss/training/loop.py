@@ -174,7 +174,8 @@ def configure_model(c: TrainConfig, spec: ModelSpec, device: torch.device) -> nn
 
 def make_spec(c: TrainConfig, sources: Sources, norm: dict[str, Any]) -> ModelSpec:
     """What prediction will need: architecture, bands, classes, normalisation, chip grid,
-    ground sample distance."""
+    the ground sample distance and zoom the model learnt at."""
+    gsd = training_gsd(c, sources)
     return ModelSpec(
         arch=c.arch,
         in_channels=len(sources.bands),
@@ -185,7 +186,8 @@ def make_spec(c: TrainConfig, sources: Sources, norm: dict[str, Any]) -> ModelSp
         stride=tuple(c.stride),  # type: ignore[arg-type]
         arch_kwargs=dict(c.arch_kwargs),
         mask_threshold=float(c.mask_threshold),
-        gsd=training_gsd(c, sources),
+        gsd=None if gsd is None else gsd / c.zoom,
+        zoom=float(c.zoom),
     )
 
 
