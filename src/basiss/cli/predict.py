@@ -104,7 +104,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto: when the checkpoint records its training GSD and the input's is known, "
         "resample each input to the model's GSD on the fly (window by window) and put the "
-        "prediction back on the input's grid; off: predict the input as it is",
+        "prediction back on the input's grid; when a GSD is unknown, resample by the "
+        "model's training zoom (basiss train --zoom; 1 for most models); off: predict the "
+        "input as it is",
     )
     scale.add_argument(
         "--input-gsd",
