@@ -157,6 +157,15 @@ def test_a_zoomed_run_records_its_zoom_and_the_gsd_it_learnt_at(tmp_path, make_r
         TrainConfig(file_lists=[csv], out=tmp_path / "o", zoom=0.1).check()
 
 
+def test_a_random_crop_run_gives_prediction_an_overlapping_stride(roads, tmp_path):
+    """With random crops the training stride (the chip) only counts chips per epoch; the
+    checkpoint's stride, prediction's default, keeps the grid's quarter overlap."""
+    res = train(tiny_config(roads, tmp_path / "r", epochs=1, random_crop=True))
+    assert load_checkpoint(res.best_path)[1].stride == (24, 24)
+    grid = train(tiny_config(roads, tmp_path / "g", epochs=1, stride=(16, 16)))
+    assert load_checkpoint(grid.best_path)[1].stride == (16, 16)
+
+
 def test_training_images_of_two_gsds_are_refused(tmp_path, make_raster):
     csv = geo_pairs(tmp_path, make_raster, [0.3, 0.3, 0.6, 0.6])
     with pytest.raises(BasissError, match=r"differ in ground sample distance: .*im0\.tif is "

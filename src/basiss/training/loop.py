@@ -39,7 +39,7 @@ from basiss.errors import BasissError, file_error
 from basiss.progress import progress
 from basiss.training.adapt import adapt_batchnorm, target_images
 from basiss.training.checkpoint import ModelSpec, init_weights, resolve_device, save_checkpoint
-from basiss.training.config import ADAPTED, BEST, LAST, LOG, TrainConfig
+from basiss.training.config import ADAPTED, BEST, LAST, LOG, TrainConfig, default_stride
 from basiss.training.data import Chips, Sources, load_sources, make_chips, training_gsd
 from basiss.training.kinds import Monitor, Stop
 from basiss.training.log import Row, log_columns, read_log, write_log
@@ -183,7 +183,9 @@ def make_spec(c: TrainConfig, sources: Sources, norm: dict[str, Any]) -> ModelSp
         bands=sources.bands,
         norm=norm,
         slice=tuple(c.slice),  # type: ignore[arg-type]
-        stride=tuple(c.stride),  # type: ignore[arg-type]
+        # random crops: the training stride only counts chips per epoch; prediction gets
+        # the grid's quarter overlap, which its blending needs to hide chip borders
+        stride=default_stride(c.slice) if c.random_crop else tuple(c.stride),  # type: ignore[arg-type]
         arch_kwargs=dict(c.arch_kwargs),
         mask_threshold=float(c.mask_threshold),
         gsd=None if gsd is None else gsd / c.zoom,
