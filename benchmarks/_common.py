@@ -217,16 +217,17 @@ def score_whole_images(
         limit: only the first ``limit`` of them (smoke runs).
 
     Returns:
-        :meth:`basiss.training.validation.Validation.metrics` plus ``images`` (how many).
+        :meth:`basiss.training.validation.Validation.metrics` (without ``loss``) plus
+        ``images`` (how many).
     """
     import torch
     import torch.nn.functional as F
 
     from basiss.data.augment import window_size
-    from basiss.data.dataset import IGNORE, ChipDataset, chip_index, discover_pairs, image_info
+    from basiss.data.dataset import ChipDataset, chip_index, discover_pairs, image_info
     from basiss.evaluation.metrics import Counts
-    from basiss.models import road_probability
     from basiss.training.checkpoint import load_checkpoint
+    from basiss.training.validation import Validation, batch_counts
 
     model, spec = load_checkpoint(best)
     pairs = discover_pairs(source)
@@ -237,37 +238,23 @@ def score_whole_images(
     size = (-(-size[0] // 16) * 16, -(-size[1] // 16) * 16)  # the nets halve 4 times
     extent = window_size(size, spec.zoom, 0.0)  # the chip's footprint in image pixels
     chips = chip_index(pairs, infos, chosen, extent, extent)
-    common = (pairs, infos, chips, size, spec.normalisation, spec.mask_threshold)
-    ds = ChipDataset(*common, spec.n_classes, zoom=spec.zoom)
-    truth_ds = ChipDataset(*common, spec.n_classes)  # the masks at full resolution
-    truth_ds.slice, truth_ds.extent = extent, extent
+    ds = ChipDataset(pairs, infos, chips, size, spec.normalisation, spec.mask_threshold,
+                     spec.n_classes, zoom=spec.zoom)  # fmt: skip
+    truth = ChipDataset(pairs, infos, chips, extent, spec.normalisation, spec.mask_threshold,
+                        spec.n_classes)  # fmt: skip  # the masks at full resolution
     counts = Counts(0, 0, 0, 0)
     with torch.no_grad():
         for k in range(len(chips)):
-            x, _ = ds[k]
-            _, y = truth_ds.read(k)
-            logits = model(x[None])
+            y = torch.from_numpy(truth.read(k)[1])[None]
+            logits = model(ds[k][0][None])
             if spec.zoom != 1.0:
-                logits = F.interpolate(logits, size=y.shape, mode="bilinear", align_corners=False)
-            road = road_probability(logits, spec.n_classes).amax(dim=1)[0].numpy() > 0.5
-            valid = y != IGNORE
-            truth = (y >= 1) & valid
-            road &= valid
-            tp = int((road & truth).sum())
-            fp, fn = int(road.sum()) - tp, int(truth.sum()) - tp
-            counts = counts + Counts(tp, fp, fn, int(valid.sum()) - tp - fp - fn)
+                logits = F.interpolate(logits, size=y.shape[-2:], mode="bilinear")
+            counts = counts + batch_counts(logits, y, spec.n_classes)
     ds.close()
-    truth_ds.close()
-    out = {
-        "precision": counts.precision,
-        "recall": counts.recall,
-        "f1": counts.f1,
-        "iou": counts.iou,
-        "tp": float(counts.tp),
-        "fp": float(counts.fp),
-        "fn": float(counts.fn),
-        "images": float(len(chosen)),
-    }
+    truth.close()
+    out = Validation(0.0, counts.tp + counts.fp + counts.fn + counts.tn, counts).metrics()
+    del out["loss"]
+    out["images"] = float(len(chosen))
     return out
 
 
