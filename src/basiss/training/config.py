@@ -110,6 +110,9 @@ class TrainConfig:
             Validation uses ``stride = slice``.
         batch_size, epochs, lr, weight_decay: the usual (weight decay None =
             1e-2 for adamw, 0 otherwise).
+        ema: decay of an exponential moving average of the weights that validation,
+            best.pt and early stopping use instead of the live weights (see
+            :mod:`basiss.training.ema`); 0 = off.
         loss, optimizer, schedule, monitor: a :class:`~basiss.training.kinds.Loss`,
             :class:`~basiss.training.kinds.Optimizer`, ... or its spelling.
             ``schedule`` cosine follows the run's progress (see :mod:`basiss.training.loop`);
@@ -216,6 +219,14 @@ class TrainConfig:
         help="weight decay; unset: 1e-2 with adamw, else 0",
         flags=("--weight-decay",),
         rule=NON_NEGATIVE,
+    )
+    ema: float = option(
+        0.0,
+        help="validate and save a moving average of the weights with this decay "
+        "(0.999: over ~1000 steps); 0 = off",
+        flags=("--ema",),
+        rule=PART,
+        metavar="DECAY",
     )
     loss: Loss = option(
         Loss(CPU.values["loss"]), help="training loss", flags=("--loss",), choices=values(Loss)

@@ -5,8 +5,10 @@
 
 - ``best.pt``: the weights of the epoch with the best monitored score (validation
   loss by default, or validation F1 with ``monitor="val_f1"``) and the
-  :class:`~basiss.training.checkpoint.ModelSpec` prediction needs;
-- ``last.pt``: the latest weights plus the :class:`~basiss.training.state.TrainingState`
+  :class:`~basiss.training.checkpoint.ModelSpec` prediction needs; with ``ema``, the
+  moving average of the weights (:mod:`basiss.training.ema`), which is also what
+  validation scores;
+- ``last.pt``: the latest (live) weights plus the :class:`~basiss.training.state.TrainingState`
   (epoch, optimizer, schedule, best score, patience counter) that ``resume=True``
   continues from;
 - ``log.csv``: one row per epoch (losses, validation pixel metrics at 0.5, learning
@@ -41,6 +43,7 @@ from basiss.training.adapt import adapt_batchnorm, target_images
 from basiss.training.checkpoint import ModelSpec, init_weights, resolve_device, save_checkpoint
 from basiss.training.config import ADAPTED, BEST, LAST, LOG, TrainConfig, default_stride
 from basiss.training.data import Chips, Sources, load_sources, make_chips, training_gsd
+from basiss.training.ema import WeightAverage
 from basiss.training.kinds import Monitor, Stop
 from basiss.training.log import Row, log_columns, read_log, write_log
 from basiss.training.losses import LossFn, make_loss
@@ -132,9 +135,15 @@ class Run:
     clock: Clock
     history: list[Row] = field(default_factory=list)
     warmup: int = 1
+    ema: WeightAverage | None = None
 
     def path(self, name: str) -> Path:
         return self.out / name
+
+    @property
+    def scored(self) -> nn.Module:
+        """The weights validation scores and best.pt keeps: the moving average, if any."""
+        return self.model if self.ema is None else self.ema.model
 
 
 @dataclass
@@ -236,6 +245,9 @@ def prepare_run(c: TrainConfig, clock: Clock) -> Run:
         history = read_log(out / LOG, state.epoch)
     elif c.init_from is not None:
         model.load_state_dict(init_weights(c.init_from, spec))
+    ema = WeightAverage(model, c.ema) if c.ema > 0 else None
+    if ema is not None and state.ema:  # a resumed run's average (else: from its weights)
+        ema.load_state_dict(state.ema)
     n_per_epoch = chips.per_epoch(c.max_chips_per_epoch)
     return Run(
         config=c,
@@ -252,6 +264,7 @@ def prepare_run(c: TrainConfig, clock: Clock) -> Run:
         clock=clock,
         history=history,
         warmup=warmup_steps(c.epochs, n_per_epoch, c.batch_size),
+        ema=ema,
     )
 
 
@@ -273,6 +286,8 @@ def training_step(run: Run, x: torch.Tensor, y: torch.Tensor, epoch: int) -> flo
         raise BasissError(f"training diverged at epoch {epoch} (loss {float(loss)}); lower --lr")
     loss.backward()
     run.optimizer.step()
+    if run.ema is not None:
+        run.ema.update(run.model)
     run.state.step += 1
     return float(loss.detach())
 
@@ -321,7 +336,7 @@ def validate_epoch(run: Run) -> tuple[Validation, dict[str, float]]:
     c = run.config
     t_val = time.monotonic()
     per_source = {
-        k: validate(run.model, loader, run.loss_fn, c.n_classes, run.device, c.channels_last)
+        k: validate(run.scored, loader, run.loss_fn, c.n_classes, run.device, c.channels_last)
         for k, loader in run.chips.val_loaders(c)
     }
     total = sum(per_source.values(), Validation())
@@ -401,11 +416,12 @@ def save_epoch(run: Run, epoch: int, row: Row, score: float, val: dict[str, floa
     if score < st.best_score:
         st.best_score, st.best_epoch, st.bad_epochs = score, epoch, 0
         st.best_val = {k: float(v) for k, v in val.items()}
-        save_checkpoint(run.path(BEST), run.model, run.spec)
+        save_checkpoint(run.path(BEST), run.scored, run.spec)
     else:
         st.bad_epochs += 1
     st.optimizer = run.optimizer.state_dict()
     st.scheduler = run.plateau.state_dict() if run.plateau is not None else {}
+    st.ema = run.ema.state_dict() if run.ema is not None else {}
     save_checkpoint(run.path(LAST), run.model, run.spec, training_state=st)
     write_log(run.path(LOG), run.history, log_columns(run.sources.names))
 

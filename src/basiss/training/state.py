@@ -28,6 +28,8 @@ class TrainingState:
         best_val: the validation metrics of the best epoch (``loss``, ``f1``, ``f1_<source>``...).
         optimizer: the optimizer's ``state_dict``.
         scheduler: the plateau schedule's ``state_dict`` (empty for the cosine schedule).
+        ema: the weights' moving average (:meth:`WeightAverage.state_dict
+            <basiss.training.ema.WeightAverage.state_dict>`; empty without ``ema``).
     """
 
     epoch: int = 0
@@ -39,6 +41,7 @@ class TrainingState:
     best_val: dict[str, float] = field(default_factory=dict)
     optimizer: dict[str, Any] = field(default_factory=dict)
     scheduler: dict[str, Any] = field(default_factory=dict)
+    ema: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values and tensors only, for a weights-only checkpoint."""
@@ -52,7 +55,8 @@ class TrainingState:
 
         Each value is converted to its field's type (a checkpoint may hold ints as floats).
         """
-        missing = [f.name for f in fields(cls) if f.name not in d and f.name != "scheduler"]
+        optional = {"scheduler", "ema"}  # absent from checkpoints of older versions
+        missing = [f.name for f in fields(cls) if f.name not in d and f.name not in optional]
         if missing:
             raise file_error(source, f"training state lacks {', '.join(missing)}")
         casts = {"int": int, "float": float}
@@ -62,4 +66,5 @@ class TrainingState:
             values[f.name] = casts[f.type](value) if f.type in casts else value
         values["best_val"] = {k: float(v) for k, v in values["best_val"].items()}
         values["scheduler"] = values["scheduler"] or {}
+        values["ema"] = values["ema"] or {}
         return cls(**values)
