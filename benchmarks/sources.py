@@ -41,6 +41,7 @@ Prints a table and appends one line per mode to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -99,6 +100,10 @@ def config(args: argparse.Namespace, sources: list[Path], out: Path, **kw: objec
         given.update(zoom=args.zoom)
     if args.slice is not None:
         given.update(slice=(args.slice, args.slice))
+    if args.arch_kwargs is not None:
+        given.update(arch_kwargs=args.arch_kwargs)
+    if args.ema is not None:
+        given.update(ema=args.ema)
     given.update(kw)
     return TrainConfig.from_preset(
         args.preset,
@@ -227,7 +232,7 @@ def record_row(r: Row, args: argparse.Namespace) -> None:
     record(
         f"sources {r.mode}",
         f"preset {c.preset} ({c.arch} {c.arch_kwargs}, slice {c.slice[0]}, zoom {c.zoom:g}, "
-        f"norm {c.norm}), "
+        f"norm {c.norm}{f', ema {c.ema:g}' if c.ema else ''}), "
         f"seed {c.seed}{init}: {r.result.epochs_run} epochs, {r.result.seconds / 60:.1f} min; "
         f"{f1s}{verdict}",
     )
@@ -255,6 +260,16 @@ def main() -> int:
     )
     p.add_argument(
         "--slice", type=int, default=None, help="chip size in model pixels (default: the preset's)"
+    )
+    p.add_argument(
+        "--arch-kwargs", type=json.loads, default=None,
+        help="the net's constructor arguments as JSON, e.g. '{\"base\": 16}' (default: preset)",
+    )  # fmt: skip
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=None,
+        help="weights' moving-average decay (default: the preset's)",
     )
     p.add_argument("--quick", action="store_true", help="smoke: 1.5 min, small net, 12 images")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
