@@ -56,7 +56,7 @@ def test_the_command_line_without_options_is_the_api_default():
 def test_a_preset_with_options_given_over_it():
     c = parse_train("--preset", "cpu-fast", "--batch-size", "2")
     assert (c.preset, c.arch, c.arch_kwargs, c.lr, c.batch_size) == (
-        "cpu-fast", "unet-small", {"base": 16}, 2e-3, 2,
+        "cpu-fast", "dlinknet34", {"base": 16}, 1e-3, 2,
     )  # fmt: skip
     seed = parse_train("--preset", "seed", "--slice", "200")
     assert (seed.arch, seed.loss, seed.random_crop) == ("unet", "bce", False)
