@@ -3,8 +3,10 @@
 After every optimizer step the average moves a fraction ``1 - d`` of the way towards the
 live weights: ``avg = d * avg + (1 - d) * live``. The average of the last few hundred
 steps sits nearer the middle of the minimum the optimizer is bouncing around than any one
-step does, so a short run (a CPU's 30 minutes) is often scored higher with it; the
-optimizer itself keeps training the live weights, untouched.
+step does, and its score moves less from epoch to epoch, so best.pt is chosen on less
+noise; the optimizer itself keeps training the live weights, untouched. Measured here
+(``benchmarks/RESULTS.md``, two CIL sources, 30 min): no net gain over the cosine
+schedule's own annealing, so ``basiss train`` leaves it off unless ``--ema`` is given.
 
 The decay ramps up from 0 as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates, so
 the first epochs are not dragged back to the random initial weights. BatchNorm's running
