@@ -126,7 +126,9 @@ def main() -> int:
     p.add_argument("--size", type=int, default=400, help="chip size in pixels")
     p.add_argument("--batch", type=int, default=4, help="chips per step")
     p.add_argument("--steps", type=int, default=10, help="timed steps")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    p.add_argument(
+        "--warmup", type=int, default=3, help="untimed steps first (2 under-report a small net)"
+    )
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument(
         "--quick", action="store_true", help="smoke: 200 px chips, 2 timed steps, 1 warm-up"
