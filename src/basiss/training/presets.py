@@ -43,7 +43,7 @@ class Preset:
 
     Attributes:
         name: what ``--preset`` takes.
-        summary: one line for ``--help`` and ``basiss train --list-presets``.
+        summary: one line for ``basiss train --help`` (under ``--preset``).
         values: :class:`~basiss.training.config.TrainConfig` field values it sets.
     """
 
